@@ -1,0 +1,113 @@
+"""The issue archive: ``issues/<id>/`` folders holding each step's artifact.
+
+Every stage reads and writes issue files through this module, so paths, encoding and
+atomic replacement are decided in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from newsletter.errors import InputError, IssueNotFoundError
+from newsletter.models import IssuePlan, IssueStatus
+
+PLAN_FILE = "issue.json"
+OVERRIDES_FILE = "overrides.json"
+_ID = re.compile(r"^\d{4}-\d{2}-\d{2}-[a-z]+$")
+
+
+def dump_json(data: Any) -> str:
+    """Serialise deterministically: two-space indent, UTF-8 text, trailing newline."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Archive:
+    """The folder of issues (``issues/`` by default)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def issue_dir(self, issue_id: str) -> Path:
+        """The folder of one issue; rejects ids that could escape the archive."""
+        if not _ID.match(issue_id):
+            raise InputError(f"{issue_id!r}: not an issue id (expected YYYY-MM-DD-edition)")
+        return self.root / issue_id
+
+    def file(self, issue_id: str, name: str) -> Path:
+        return self.issue_dir(issue_id) / name
+
+    def exists(self, issue_id: str) -> bool:
+        return (self.issue_dir(issue_id) / PLAN_FILE).is_file()
+
+    def load_plan(self, issue_id: str) -> IssuePlan:
+        """Read ``issues/<id>/issue.json``; a missing or invalid file is a one-line error."""
+        path = self.issue_dir(issue_id) / PLAN_FILE
+        if not path.is_file():
+            raise IssueNotFoundError(f"{path}: no such issue (run `newsletter assemble` first)")
+        return self._parse(path)
+
+    @staticmethod
+    def _parse(path: Path) -> IssuePlan:
+        try:
+            return IssuePlan.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
+            raise InputError(f"{path}: {key}: {err.get('msg')}") from None
+
+    def save_plan(self, plan: IssuePlan) -> Path:
+        """Write the plan as ``issue.json``; the same plan always gives the same bytes."""
+        path = self.issue_dir(plan.id) / PLAN_FILE
+        write_atomic(path, dump_json(plan.model_dump(mode="json")))
+        return path
+
+    def set_status(self, issue_id: str, status: IssueStatus) -> IssuePlan:
+        """Change an issue's status in issue.json and return the updated plan."""
+        plan = self.load_plan(issue_id)
+        plan.status = status
+        self.save_plan(plan)
+        return plan
+
+    def plans(self) -> Iterator[IssuePlan]:
+        """Every issue in the archive, oldest id first; unreadable folders are skipped."""
+        if not self.root.is_dir():
+            return
+        for entry in sorted(self.root.iterdir()):
+            path = entry / PLAN_FILE
+            if _ID.match(entry.name) and path.is_file():
+                try:
+                    yield self._parse(path)
+                except InputError:
+                    continue
+
+    def write_text(self, issue_id: str, name: str, text: str) -> Path:
+        path = self.issue_dir(issue_id) / name
+        write_atomic(path, text)
+        return path
+
+    def read_text(self, issue_id: str, name: str) -> str:
+        path = self.issue_dir(issue_id) / name
+        if not path.is_file():
+            raise IssueNotFoundError(f"{path}: not found (run `newsletter render {issue_id}`)")
+        return path.read_text(encoding="utf-8")

@@ -1,0 +1,418 @@
+"""Configuration: pydantic models of config.yaml, environment overrides, located errors.
+
+Every key can be overridden as ``NEWSLETTER_<SECTION>__<KEY>`` (nested with ``__``).
+Secrets are never read from the file: see :class:`Secrets`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from newsletter.errors import ConfigError
+from newsletter.models import EDITIONS, Edition, HttpUrl
+
+ENV_PREFIX = "NEWSLETTER_"
+DEFAULT_CONFIG = Path("config.yaml")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> Any:
+    """Turn ``"3h"``, ``"90m"``, ``"1d"`` or a number of seconds into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        raise ValueError(f"must be a duration such as 30m, 3h or 1d (got {value!r})")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sender(Section):
+    email: str
+    name: str = "Almanac"
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str) -> str:
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"is not a valid email address ({exc})") from None
+
+
+class SiteConfig(Section):
+    name: str = "Call Me Almanac"
+    url: HttpUrl = "https://almanac.example"
+    sender: Sender = Sender(email="newsletter@almanac.example")
+    reply_to: str | None = None
+    postal_address: str = ""
+    editors: list[str] = Field(default_factory=list)
+    first_issue: date | None = None
+
+
+class EditionConfig(Section):
+    title: str = ""
+    schedule: str
+    timezone: str = "Europe/London"
+    assemble_lead: Duration = timedelta(hours=3)
+    max_stories: int = Field(default=10, ge=1, le=50)
+    min_score: float = Field(default=5, ge=0, le=10)
+    auto_approve: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"is not an IANA time zone (got {value!r})") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"is not a cron expression ({exc})") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_EDITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "midweek": {"title": "Midweek", "schedule": "0 7 * * wed", "max_stories": 6, "min_score": 6},
+    "sunday": {"title": "Sunday", "schedule": "0 8 * * sun", "max_stories": 10, "min_score": 5},
+}
+
+
+def _default_editions() -> dict[Edition, EditionConfig]:
+    return {
+        "midweek": EditionConfig(**_EDITION_DEFAULTS["midweek"]),
+        "sunday": EditionConfig(**_EDITION_DEFAULTS["sunday"]),
+    }
+
+
+class CurationConfig(Section):
+    recency_half_life: Duration = timedelta(hours=96)
+    source_cap: int = Field(default=3, ge=1)
+    diversity: float = Field(default=0.3, ge=0, le=1)
+    cluster_threshold: float = Field(default=0.5, gt=0, le=1)
+    cluster_max_gap: Duration = timedelta(hours=72)
+    min_pair_relevance: float = Field(default=0.15, ge=0, le=1)
+    topic_aliases: dict[str, str] = Field(default_factory=dict)
+
+
+class ContentConfig(Section):
+    news: list[str] = Field(default_factory=lambda: ["content/*.jsonl"])
+    guides: str = "content/guides"
+    default_score: float = Field(default=5, ge=0, le=10)
+    source_scores: dict[str, float] = Field(default_factory=dict)
+
+
+class StorageConfig(Section):
+    url: str = "sqlite:///newsletter.db"
+
+
+class ArchiveConfig(Section):
+    dir: str = "issues"
+
+
+class SendGridConfig(Section):
+    host: HttpUrl = "https://api.sendgrid.com"
+    sandbox_mode: bool = False
+    timeout: float = Field(default=30, gt=0)
+    event_public_key: str | None = None
+    event_max_age: Duration = timedelta(minutes=5)
+    ip_pool: str | None = None
+
+
+class SmtpConfig(Section):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    timeout: float = Field(default=30, gt=0)
+
+
+class OutboxConfig(Section):
+    dir: str = "outbox"
+
+
+class DeliveryConfig(Section):
+    provider: Literal["outbox", "sendgrid", "smtp"] = "outbox"
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    rate_limit: float = Field(default=0, ge=0)
+    max_attempts: int = Field(default=6, ge=1)
+    unsubscribe_mailto: str | None = None
+    sendgrid: SendGridConfig = SendGridConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    outbox: OutboxConfig = OutboxConfig()
+
+
+class UtmConfig(Section):
+    enabled: bool = True
+    source: str = "almanac"
+    medium: str = "email"
+    campaign: str = "{edition}-{date}"
+
+
+class RenderingConfig(Section):
+    utm: UtmConfig = UtmConfig()
+
+
+class WebConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: HttpUrl = "https://almanac.example/newsletter"
+
+
+class SchedulingConfig(Section):
+    misfire_grace: Duration = timedelta(hours=1)
+    log_json: bool = False
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    site: SiteConfig = SiteConfig()
+    editions: dict[Edition, EditionConfig] = Field(default_factory=_default_editions)
+    curation: CurationConfig = CurationConfig()
+    content: ContentConfig = ContentConfig()
+    storage: StorageConfig = StorageConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    rendering: RenderingConfig = RenderingConfig()
+    web: WebConfig = WebConfig()
+    scheduling: SchedulingConfig = SchedulingConfig()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str = PrivateAttr(default="config.yaml")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file; the file is passed as init kwargs.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _both_editions(self) -> Settings:
+        missing = [e for e in EDITIONS if e not in self.editions]
+        if missing:
+            raise ValueError(f"editions: missing {', '.join(missing)}")
+        for name, edition in self.editions.items():
+            if not edition.title:
+                edition.title = name.capitalize()
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config are resolved against."""
+        return self._base_dir
+
+    @property
+    def source(self) -> str:
+        """Where the config came from, for messages."""
+        return self._source
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self._base_dir / p
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.path(self.archive.dir)
+
+    @property
+    def storage_url(self) -> str:
+        """The SQLAlchemy URL, with a relative SQLite path resolved like other paths."""
+        url = self.storage.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(url[len(prefix) :]))
+        return url
+
+
+class Secrets(BaseModel):
+    """Secrets, read only from the environment and never written anywhere."""
+
+    sendgrid_api_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    smtp_password: SecretStr | None = None
+    editor_user: str | None = None
+    editor_password: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Secrets:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        return cls(
+            sendgrid_api_key=get("SENDGRID_API_KEY"),
+            secret_key=get("NEWSLETTER_SECRET_KEY"),
+            smtp_password=get("NEWSLETTER_SMTP_PASSWORD"),
+            editor_user=get("NEWSLETTER_EDITOR_USER"),
+            editor_password=get("NEWSLETTER_EDITOR_PASSWORD"),
+        )
+
+
+# Environment names that hold secrets: they must not be mistaken for config overrides.
+_SECRET_ENV = {
+    "NEWSLETTER_SECRET_KEY",
+    "NEWSLETTER_SMTP_PASSWORD",
+    "NEWSLETTER_EDITOR_USER",
+    "NEWSLETTER_EDITOR_PASSWORD",
+    "NEWSLETTER_CONFIG",
+    "NEWSLETTER_DEBUG",
+}
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """Turn one pydantic error into a short reason with the offending value."""
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    got = err.get("input")
+    shown = repr(got) if isinstance(got, str) else got
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {
+            "greater_than_equal": ("at least", "ge"),
+            "greater_than": ("more than", "gt"),
+            "less_than_equal": ("at most", "le"),
+            "less_than": ("less than", "lt"),
+        }[kind]
+        return f"must be {words[0]} {ctx.get(words[1])} (got {shown})"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; secrets belong in the environment)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {shown})"
+    if kind == "value_error":
+        return str(ctx.get("error", err.get("msg", "")))
+    msg = str(err.get("msg", "invalid value"))
+    return f"{msg[0].lower()}{msg[1:]} (got {shown})" if got is not None else msg
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load and validate the configuration.
+
+    ``path`` defaults to ``$NEWSLETTER_CONFIG`` or ``./config.yaml``. A missing default file means
+    built-in defaults; a missing explicit file, bad YAML or an invalid key raises
+    :class:`ConfigError` with one line naming the file, the key path and the reason.
+    """
+    environ = os.environ if env is None else env
+    explicit = path is not None or bool(environ.get("NEWSLETTER_CONFIG"))
+    cfg_path = Path(path or environ.get("NEWSLETTER_CONFIG") or DEFAULT_CONFIG)
+    data: Any = {}
+    if cfg_path.exists():
+        try:
+            data = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{cfg_path}:{mark.line + 1}" if mark is not None else str(cfg_path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+        except OSError as exc:
+            raise ConfigError(f"{cfg_path}: cannot read ({exc.strerror})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{cfg_path}: must be a mapping of sections (got {type(data).__name__})"
+            )
+    elif explicit:
+        raise ConfigError(f"{cfg_path}: config file not found")
+
+    editions = data.get("editions")
+    if editions is None or isinstance(editions, dict):
+        # Start from the built-in editions so that an environment override of one key
+        # (NEWSLETTER_EDITIONS__SUNDAY__MAX_STORIES) does not drop the rest of the edition.
+        merged = {name: dict(values) for name, values in _EDITION_DEFAULTS.items()}
+        for name, values in (editions or {}).items():
+            merged[name] = (
+                {**merged.get(name, {}), **values} if isinstance(values, dict) else values
+            )
+        data = {**data, "editions": merged}
+
+    saved = None
+    if env is not None:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+    hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.upper() in _SECRET_ENV}
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        env_name = _env_name(loc)
+        where = env_name if env_name in {k.upper() for k in os.environ} else str(cfg_path)
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{where}: {key}: {_describe(dict(err))}{more}") from None
+    finally:
+        os.environ.update(hidden)
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+    settings._base_dir = cfg_path.resolve().parent
+    settings._source = str(cfg_path)
+    return settings

@@ -1,0 +1,167 @@
+"""Domain models: the typed data that flows from one stage to the next."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Edition = Literal["midweek", "sunday"]
+EDITIONS: tuple[Edition, ...] = ("midweek", "sunday")
+IssueStatus = Literal["draft", "approved", "sending", "sent", "cancelled"]
+ISSUE_STATUSES: tuple[IssueStatus, ...] = ("draft", "approved", "sending", "sent", "cancelled")
+Level = Literal["Beginner", "Intermediate", "Advanced"]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def check_http_url(value: str) -> str:
+    """Accept only absolute http(s) URLs with a host; anything else is rejected."""
+    value = value.strip()
+    match = _SCHEME.match(value)
+    if not match:
+        raise ValueError("url must be an absolute http(s) URL")
+    scheme = match.group(1).lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"url scheme must be http or https (got {scheme})")
+    rest = value[len(scheme) + 1 :]
+    if not rest.startswith("//") or len(rest) <= 2 or rest[2] in "/?#":
+        raise ValueError("url must be an absolute http(s) URL with a host")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("url must not contain whitespace")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty (only whitespace)")
+    return value.strip()
+
+
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=200)]
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+
+
+class Model(BaseModel):
+    """Base for domain models: frozen, and unknown keys are rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NewsItem(Model):
+    """One scored news item (FORMAT.md)."""
+
+    id: Slug
+    title: Annotated[NonBlank, StringConstraints(max_length=300)]
+    url: HttpUrl
+    source: NonBlank
+    published_at: AwareDatetime
+    score: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+    summary: Annotated[str, StringConstraints(max_length=5000)]
+    topics: tuple[str, ...] = ()
+
+
+class Guide(Model):
+    """One explainer guide: front matter plus its Markdown body."""
+
+    slug: Slug
+    title: NonBlank
+    level: Level
+    url: HttpUrl
+    updated_at: date
+    topics: tuple[str, ...] = ()
+    tldr: str = ""
+    takeaways: tuple[str, ...] = ()
+    body: str = ""
+
+
+class Catalog(Model):
+    """Everything the curation step may choose from."""
+
+    news: tuple[NewsItem, ...] = ()
+    guides: tuple[Guide, ...] = ()
+
+
+class Problem(Model):
+    """A rejected input: where it was and why. Printed as ``path:line: reason``."""
+
+    path: str
+    line: int | None = None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.reason}"
+
+
+class AlsoRef(Model):
+    """Another source that covered the same story."""
+
+    source: str
+    url: HttpUrl
+    id: str
+
+
+class GuideRef(Model):
+    """The guide paired with a story, and why."""
+
+    slug: str
+    title: str
+    url: HttpUrl
+    reason: str
+    level: Level | None = None
+    relevance: float | None = None
+
+
+class Story(Model):
+    """A story in an issue: its representative item, the other coverage, its guide."""
+
+    item: NewsItem
+    also: tuple[AlsoRef, ...] = ()
+    guide: GuideRef | None = None
+
+
+class GuideCard(Model):
+    """A guide featured in the issue ("Guides of the week")."""
+
+    slug: str
+    title: str
+    url: HttpUrl
+    level: Level
+    tldr: str = ""
+
+
+class Window(Model):
+    """The span of publication times an issue covers: (start, end]."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class IssuePlan(BaseModel):
+    """The reviewable record of an issue, saved as ``issues/<id>/issue.json``.
+
+    Not frozen: editors change ``subject``, ``preheader`` and ``status``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    id: str
+    edition: Edition
+    slot: AwareDatetime
+    window: Window
+    subject: str
+    preheader: str
+    status: IssueStatus = "draft"
+    number: int | None = None
+    stories: list[Story] = Field(default_factory=list)
+    guides: list[GuideCard] = Field(default_factory=list)
+    inputs_digest: str = ""
+
+
+def issue_id(slot: datetime, edition: Edition) -> str:
+    """The id of the issue for a slot: ``<YYYY-MM-DD>-<edition>`` in the slot's own zone."""
+    return f"{slot.date().isoformat()}-{edition}"

@@ -1,0 +1,128 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it.
+
+Subscribers, suppressions, issues, the send ledger (the truth about who got what),
+provider events, and scheduler slot claims.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+LEDGER_STATUSES = ("queued", "sent", "failed", "uncertain", "suppressed")
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # Stored normalised (lower-cased), so uniqueness is case-insensitive on every engine.
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=True),
+    Column("wants_midweek", Boolean, nullable=False, default=True),
+    Column("wants_sunday", Boolean, nullable=False, default=True),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("source", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("unsubscribed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_subscribers_status_id", "status", "id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("reason", String(40), nullable=False),
+    Column("source", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("edition", String(20), nullable=False),
+    Column("slot", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("report", Text, nullable=True),
+)
+
+sends = Table(
+    "sends",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issue_id", String(40), ForeignKey("issues.id"), nullable=False),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("batch", String(64), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("issue_id", "subscriber_id", name="uq_sends_issue_subscriber"),
+    Index("ix_sends_issue_status", "issue_id", "status"),
+    Index("ix_sends_batch", "batch"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(20), nullable=False),
+    Column("provider_event_id", String(200), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("issue_id", String(40), nullable=True),
+    Column("subscriber_id", Id, nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
+)
+
+slot_runs = Table(
+    "slot_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issue_id", String(40), nullable=False),
+    Column("edition", String(20), nullable=False),
+    Column("slot", DateTime(timezone=True), nullable=False),
+    Column("step", String(20), nullable=False),  # assemble | send
+    Column("status", String(20), nullable=False),  # claimed | done | failed | held | missed
+    Column("owner", String(200), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("issue_id", "step", name="uq_slot_runs_issue_step"),
+)
