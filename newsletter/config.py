@@ -209,6 +209,8 @@ class WebConfig(Section):
 
 class SchedulingConfig(Section):
     misfire_grace: Duration = timedelta(hours=1)
+    recheck: Duration = timedelta(minutes=5)
+    lease: Duration = timedelta(minutes=10)
     log_json: bool = False
 
 
