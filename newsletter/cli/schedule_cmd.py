@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
