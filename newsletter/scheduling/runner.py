@@ -339,7 +339,7 @@ def build_scheduler(runner: SlotRunner, scheduler_cls: Any = None) -> Any:
         args=[None, "catch-up"],
         id="catch-up",
         name="catch up at start",
-        next_run_time=runner.clock(),
+        next_run_time=utcnow(),  # the scheduler itself runs on the real clock
         replace_existing=True,
     )
     return sched

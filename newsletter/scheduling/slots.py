@@ -154,7 +154,8 @@ class SlotTrigger(BaseTrigger):  # type: ignore[misc]
             # Like CronTrigger: resume right after the previous fire, so misfires are seen.
             start = min(now, previous_fire_time + timedelta(microseconds=1))
         slot = next_slot(self.expr, self.timezone, _aware(start) - self.offset, inclusive=True)
-        return (slot.astimezone(UTC) + self.offset).astimezone(self.timezone)
+        # In UTC: a zone-aware time in a repeated hour never compares equal across zones (PEP 495).
+        return slot.astimezone(UTC) + self.offset
 
     def __getstate__(self) -> dict[str, Any]:
         return {"expr": self.expr, "timezone": self.timezone.key, "offset": self.offset}
