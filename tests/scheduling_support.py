@@ -22,6 +22,8 @@ from newsletter.config import Settings, load_config
 from newsletter.models import Edition, IssuePlan, Window, issue_id
 from newsletter.scheduling import Notice, Pipeline
 
+SUPPORT_FILE = Path(__file__).resolve()
+
 
 def append(path: Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,9 @@ from newsletter.config import Settings, load_config
 from newsletter.scheduling import SlotStore
 from newsletter.store.tables import slot_runs
 from tests.conftest import ROOT, write_config
+from tests.scheduling_support import SUPPORT_FILE as SUPPORT
 from tests.scheduling_support import lines
 
-SUPPORT = Path(__file__).resolve().parent / "scheduling_support.py"
 SLOT = datetime(2026, 11, 22, 8, tzinfo=UTC)
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -47,11 +47,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(
     *, json_lines: bool = False, level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
     """Send the scheduler's (and APScheduler's) logs to ``stream`` (stderr) in one format."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())
     for name in (LOGGER_NAME, "apscheduler"):
         logger = logging.getLogger(name)
