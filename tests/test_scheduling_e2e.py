@@ -1,0 +1,102 @@
+"""End to end: the scheduler assembles, renders and sends the sample issue through the outbox.
+
+Time is controlled with ``newsletter schedule run --once --now ...``: the same ``run_due`` the
+APScheduler jobs call, at slot − lead and then at the slot of the sample Sunday issue.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from newsletter.archive import Archive
+from newsletter.cli.main import main
+from newsletter.config import load_config
+from newsletter.scheduling import SlotStore
+from newsletter.store.tables import subscribers
+from tests.conftest import write_config
+
+IID = "2026-11-22-sunday"
+SUBSCRIBERS = ["ada@example.com", "grace@example.org", "linus@example.net"]
+EDITOR = "editor@almanac.example"
+
+
+def _missing_pipeline() -> str | None:
+    for module, name in (
+        ("newsletter.curation", "assemble_issue"),
+        ("newsletter.rendering", "render_issue"),
+        ("newsletter.delivery", "send_issue"),
+    ):
+        try:
+            getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return "pipeline not merged"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing_pipeline() is not None, reason="pipeline not merged")
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    assert code in (0, None), err
+    return 0, out
+
+
+def outbox_texts(folder: Path) -> list[str]:
+    return [p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def test_scheduler_sends_the_sample_issue_through_the_outbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(
+        tmp_path,
+        site={"first_issue": "2026-11-19", "editors": [EDITOR]},
+        editions={"sunday": {"auto_approve": True}},
+        delivery={"provider": "outbox"},
+    )
+    cfg = load_config(path)
+    now = datetime.now(UTC)
+    with SlotStore.open(cfg).engine.begin() as conn:
+        for email in SUBSCRIBERS:
+            conn.execute(
+                insert(subscribers).values(
+                    email=email, name=email.split("@")[0].title(), wants_midweek=True,
+                    wants_sunday=True, status="active", source="test", created_at=now,
+                    updated_at=now,
+                )
+            )  # fmt: skip
+    outbox = tmp_path / "outbox"
+
+    # slot − lead: the draft is assembled, rendered, and a [TEST] copy goes to the editor
+    _, out = cli(capsys, "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T05:00:00Z")  # fmt: skip
+    assert [(o["step"], o["status"]) for o in json.loads(out)] == [("assemble", "done")]
+    archive = Archive(cfg.archive_dir)
+    assert archive.load_plan(IID).status == "draft"
+    for name in ("email.html", "email.txt", "web.html", "checks.json"):
+        assert archive.file(IID, name).is_file()
+    drafts = outbox_texts(outbox)
+    assert drafts and all(EDITOR in t for t in drafts)
+    assert not any(s in t for t in drafts for s in SUBSCRIBERS)
+
+    # the slot: auto-approved and sent to every subscriber once
+    _, out = cli(capsys, "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:00:05Z")  # fmt: skip
+    assert [(o["step"], o["status"]) for o in json.loads(out)] == [("send", "done")]
+    assert archive.load_plan(IID).status == "sent"
+    sent = outbox_texts(outbox)
+    for email in SUBSCRIBERS:
+        assert sum(email in t for t in sent) == 1
+
+    # a second run (another scheduler, a restart) sends nothing more
+    _, out = cli(capsys, "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:20:00Z")  # fmt: skip
+    assert [(o["step"], o["status"]) for o in json.loads(out)] == [("send", "skipped")]
+    assert outbox_texts(outbox) == sent
