@@ -65,7 +65,7 @@ def test_assemble_at_lead_makes_a_draft_and_tells_the_editors(
     assert (outcome.step, outcome.status, outcome.issue_id) == ("assemble", "done", IID)
     assert Archive(cfg.archive_dir).load_plan(IID).status == "draft"
     [draft] = fake.notices("draft")
-    assert draft["preview_url"] == f"https://almanac.example/newsletter/issues/{IID}"
+    assert draft["preview_url"] == f"https://almanac.example/newsletter/issues/{IID}/edit"
     assert len(lines(fake.effects / "render.log")) == 1
     # Later checks before the slot do nothing more.
     assert [o.status for o in runner.run_due(at(-60), ["sunday"])] == ["skipped"]

@@ -58,6 +58,7 @@ def _when(value: datetime) -> dict[str, str]:
 def upcoming(cfg: Settings, now: datetime, count: int = 1) -> list[dict[str, Any]]:
     """Per edition: its schedule and the next ``count`` slots with their assemble times."""
     from newsletter.models import issue_id
+    from newsletter.scheduling.runner import human
     from newsletter.scheduling.slots import assemble_time, next_assemble, next_slot
 
     rows: list[dict[str, Any]] = []
@@ -80,7 +81,7 @@ def upcoming(cfg: Settings, now: datetime, count: int = 1) -> list[dict[str, Any
                 "edition": edition,
                 "schedule": ed.schedule,
                 "timezone": ed.timezone,
-                "assemble_lead": str(ed.assemble_lead),
+                "assemble_lead": human(ed.assemble_lead),
                 "auto_approve": ed.auto_approve,
                 "next_assemble": _when(assemble_at),
                 "next_send": slots[0]["send"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from newsletter.archive import Archive
 from newsletter.config import Secrets, Settings
 from newsletter.errors import NewsletterError
 from newsletter.models import Edition
+from newsletter.scheduling.logs import log_event
 
 NoticeKind = Literal["draft", "held", "missed", "failed", "sent"]
 ALERTS_FILE = "alerts.jsonl"
@@ -54,9 +56,13 @@ NotifyFn = Callable[[Settings, Notice], None]
 """Tell the editors (a test copy of a draft, or an alert)."""
 
 
+class SendInterrupted(NewsletterError):
+    """The send stopped early on shutdown; the ledger lets the next run resume it."""
+
+
 def preview_url(cfg: Settings, issue_id: str) -> str:
-    """The editors' preview page of an issue (its Approve button is there)."""
-    return f"{cfg.web.public_url.rstrip('/')}/issues/{issue_id}"
+    """The editors' preview page of an issue (``newsletter serve``; its Approve button is there)."""
+    return f"{cfg.web.public_url.rstrip('/')}/issues/{issue_id}/edit"
 
 
 def _stage(module: str, name: str) -> Any:
@@ -79,15 +85,19 @@ def render_failures(result: Any) -> list[str]:
     for attr in ("ok", "passed"):
         value = getattr(result, attr, None)
         if isinstance(value, bool) and not value:
-            return [
-                str(f) for f in getattr(result, "failures", None) or ["a pre-send check failed"]
-            ]
+            found = getattr(result, "failures", None) or ["a pre-send check failed"]
+            return [_check_text(f) for f in found]
     failures = getattr(result, "failures", None) or getattr(result, "failed", None)
     if isinstance(failures, bool):
         return ["a pre-send check failed"] if failures else []
     if failures:
-        return [str(f) for f in failures]
+        return [_check_text(f) for f in failures]
     return []
+
+
+def _check_text(check: Any) -> str:
+    name, detail = getattr(check, "name", None), getattr(check, "detail", None)
+    return f"{name}: {detail}" if name and detail else str(check)
 
 
 def real_render(cfg: Settings, issue_id: str) -> None:
@@ -98,38 +108,110 @@ def real_render(cfg: Settings, issue_id: str) -> None:
         raise NewsletterError(f"{issue_id}: pre-send checks failed: {'; '.join(failed)}")
 
 
+_COUNTS = ("audience", "sent", "failed", "uncertain", "suppressed", "already_sent")
+
+
 def summarize(report: Any) -> str:
     """One line from a send report (counts, not addresses)."""
     if report is None:
         return "sent"
     data = report.model_dump(mode="json") if hasattr(report, "model_dump") else None
     if isinstance(data, dict):
-        counts = {
-            k: v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)
-        }
+        counts = {k: data[k] for k in _COUNTS if isinstance(data.get(k), int)}
         if counts:
-            return "sent: " + ", ".join(f"{k}={v}" for k, v in counts.items())
+            return f"{data.get('status', 'sent')}: " + ", ".join(
+                f"{k}={v}" for k, v in counts.items()
+            )
     text = str(report).splitlines()[0] if str(report) else "sent"
     return text[:300]
 
 
+def _send_log(message: str) -> None:
+    log_event("send.progress", message=message)
+
+
 @dataclass
 class RealSteps:
-    """The real send and notify steps, bound to the secrets from the environment."""
+    """The real send and notify steps, bound to the secrets from the environment.
+
+    ``stop`` is set on shutdown: the dispatcher then finishes the batches in flight and
+    returns early, and the ledger lets the next run resume the send.
+    """
 
     secrets: Secrets = field(default_factory=Secrets.from_env)
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def send(self, cfg: Settings, issue_id: str) -> str:
         send_issue = _stage("newsletter.delivery", "send_issue")
-        return summarize(send_issue(cfg, self.secrets, issue_id, progress=False))
+        report = send_issue(
+            cfg, self.secrets, issue_id, progress=False, stop=self.stop, log=_send_log
+        )
+        summary = summarize(report)
+        if getattr(report, "interrupted", False):
+            raise SendInterrupted(
+                f"{issue_id}: send interrupted ({summary}); it resumes on restart"
+            )
+        if getattr(report, "status", "sent") != "sent":
+            errors = "; ".join(getattr(report, "errors", None) or [])[:300]
+            raise NewsletterError(
+                f"{issue_id}: send ended {summary}{' - ' + errors if errors else ''}"
+            )
+        return summary
 
     def notify(self, cfg: Settings, notice: Notice) -> None:
-        """Record the notice in ``alerts.jsonl``; a draft goes to the editors as a [TEST] copy."""
+        """Record the notice in ``alerts.jsonl`` and mail it to the editors.
+
+        A draft notice also sends the editors a [TEST] copy of the issue itself.
+        """
         record_alert(cfg, notice)
         editors = tuple(cfg.site.editors)
-        if notice.kind == "draft" and editors:
+        if not editors:
+            return
+        email_editors(cfg, self.secrets, notice)
+        if notice.kind == "draft":
             send_issue = _stage("newsletter.delivery", "send_issue")
-            send_issue(cfg, self.secrets, notice.issue_id, test_to=editors, progress=False)
+            send_issue(
+                cfg, self.secrets, notice.issue_id, test_to=editors, progress=False, log=_send_log
+            )
+
+
+def email_editors(cfg: Settings, secrets: Secrets, notice: Notice) -> None:
+    """Mail a short alert with the preview link to ``site.editors`` (outside the ledger)."""
+    from html import escape
+
+    from newsletter.delivery.base import OutgoingIssue, Recipient
+
+    make_provider = _stage("newsletter.delivery.factory", "make_provider")
+    titles = {
+        "draft": "draft ready for review",
+        "held": "held: not approved",
+        "missed": "MISSED its slot",
+        "failed": "a scheduled step failed",
+        "sent": "sent",
+    }
+    subject = f"[{cfg.site.name}] {notice.issue_id}: {titles[notice.kind]}"
+    text = f"{notice.message}\n\nPreview and approve: {notice.preview_url}\n"
+    html = (
+        f"<p>{escape(notice.message)}</p>"
+        f'<p><a href="{escape(notice.preview_url)}">Preview and approve</a></p>'
+    )
+    issue = OutgoingIssue(
+        issue_id=f"{notice.issue_id}-{notice.kind}-alert",
+        edition=notice.edition,
+        subject=subject,
+        html=html,
+        text=text,
+        sender_email=cfg.site.sender.email,
+        sender_name=cfg.site.sender.name,
+        categories=("editor-alert",),
+        test=True,
+    )
+    recipients = [Recipient(email=e, name=None, values={}, headers={}) for e in cfg.site.editors]
+    provider = make_provider(cfg, secrets)
+    try:
+        provider.send_batch(issue, recipients)
+    finally:
+        provider.close()
 
 
 def record_alert(cfg: Settings, notice: Notice) -> None:
@@ -165,6 +247,7 @@ class Pipeline:
     notify: NotifyFn
 
     @classmethod
-    def real(cls, secrets: Secrets | None = None) -> Pipeline:
-        steps = RealSteps(secrets or Secrets.from_env())
+    def real(cls, secrets: Secrets | None = None, stop: threading.Event | None = None) -> Pipeline:
+        """The production steps; ``stop`` (set on shutdown) ends a send after its batches."""
+        steps = RealSteps(secrets or Secrets.from_env(), stop or threading.Event())
         return cls(assemble=real_assemble, render=real_render, send=steps.send, notify=steps.notify)

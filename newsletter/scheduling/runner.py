@@ -23,7 +23,13 @@ from newsletter.errors import NewsletterError
 from newsletter.models import Edition, issue_id
 from newsletter.scheduling.claims import FINAL, Claim, SlotStore
 from newsletter.scheduling.logs import log_event
-from newsletter.scheduling.pipeline import Notice, NoticeKind, Pipeline, preview_url
+from newsletter.scheduling.pipeline import (
+    Notice,
+    NoticeKind,
+    Pipeline,
+    SendInterrupted,
+    preview_url,
+)
 from newsletter.scheduling.slots import SlotTrigger, assemble_time, next_slot, previous_slot
 
 HOLD_APPROVAL = "waiting for approval"
@@ -49,6 +55,19 @@ class Outcome:
         return asdict(self)
 
 
+def human(span: timedelta) -> str:
+    """``1h``, ``90m``, ``45s``, ``1h30m``: how config durations are written."""
+    seconds = int(span.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if not isinstance(exc, NewsletterError) else text
@@ -66,7 +85,9 @@ class SlotRunner:
         clock: Clock = utcnow,
     ) -> None:
         self.cfg = cfg
-        self.pipeline = pipeline or Pipeline.real()
+        self.stop = threading.Event()
+        """Set on shutdown: a running send finishes its batches in flight and stops."""
+        self.pipeline = pipeline or Pipeline.real(stop=self.stop)
         self.store = store or SlotStore.open(cfg)
         self.clock = clock
         self.archive = Archive(cfg.archive_dir)
@@ -188,7 +209,7 @@ class SlotRunner:
         if first:
             grace = self.cfg.scheduling.misfire_grace
             text = (
-                f"{iid} is due but not approved, so it is held. Approve it within {grace} of "
+                f"{iid} is due but not approved, so it is held. Approve it within {human(grace)} of "
                 f"the slot (`newsletter approve {iid}` or {preview_url(self.cfg, iid)}) and it "
                 "goes out at the next check."
             )
@@ -198,7 +219,7 @@ class SlotRunner:
     def _missed(self, edition: Edition, slot: datetime, now: datetime, grace: timedelta) -> Outcome:
         iid = issue_id(slot, edition)
         text = (
-            f"{iid} was not sent within {grace} of its slot; it will not be sent late "
+            f"{iid} was not sent within {human(grace)} of its slot; it will not be sent late "
             f"automatically. Send it by hand with `newsletter send {iid}` if it should still go."
         )
         claim = self.store.claim(
@@ -222,6 +243,9 @@ class SlotRunner:
     ) -> Outcome:
         reason = _reason(exc)
         claim.finish("failed", reason, self.clock())
+        if isinstance(exc, SendInterrupted):  # a clean shutdown, not something to alert about
+            log_event(f"{step}.interrupted", level=30, issue=claim.issue_id, reason=reason)
+            return Outcome(edition, claim.issue_id, step, "failed", reason)
         log_event(f"{step}.failed", level=40, edition=edition, issue=claim.issue_id, reason=reason)
         before = claim.previous
         if before is None or before.status != "failed" or before.detail != reason:
@@ -350,6 +374,7 @@ def run_scheduler(runner: SlotRunner, *, install_signals: bool = True) -> None:
     sched = build_scheduler(runner)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        runner.stop.set()
         raise SystemExit(0)
 
     if install_signals:
@@ -358,6 +383,7 @@ def run_scheduler(runner: SlotRunner, *, install_signals: bool = True) -> None:
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
+        runner.stop.set()
         log_event("scheduler.stopping", reason="signal")
     finally:
         if sched.running:
