@@ -298,3 +298,46 @@ def test_a_failing_job_is_recorded_and_the_scheduler_survives(
     finally:
         sched.shutdown(wait=True)
     assert len(fake.notices("failed")) >= 1
+
+
+# -- daylight saving through the whole decision ----------------------------------------------------
+
+
+def dst_cfg(tmp_path: Path, schedule: str, zone: str, first: str) -> Settings:
+    return load_config(
+        write_config(
+            tmp_path,
+            site={"first_issue": first},
+            editions={"sunday": {"schedule": schedule, "timezone": zone, "auto_approve": True}},
+        )
+    )
+
+
+def test_fall_back_repeated_hour_sends_once(tmp_path: Path, fake: FakePipeline) -> None:
+    cfg = dst_cfg(tmp_path, "30 1 * * *", "America/New_York", "2026-11-01")
+    runner = runner_for(cfg, fake)
+    first_pass = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    [sent] = runner.run_due(first_pass, ["sunday"])
+    assert (sent.issue_id, sent.status) == ("2026-11-01-sunday", "done")
+    # 01:30 EST, one real hour later: the same wall time again, but not a new slot
+    again = runner.run_due(first_pass + timedelta(hours=1), ["sunday"])
+    assert [(o.issue_id, o.step, o.status) for o in again] == [("2026-11-01-sunday", "send", "skipped")]  # fmt: skip
+    assert len(lines(fake.effects / "send.log")) == 1
+
+
+def test_spring_forward_gap_slot_is_sent_not_skipped(tmp_path: Path, fake: FakePipeline) -> None:
+    cfg = dst_cfg(tmp_path, "30 2 * * *", "America/New_York", "2026-03-08")
+    runner = runner_for(cfg, fake)
+    before = datetime(2026, 3, 8, 7, 29, tzinfo=UTC)  # 03:29 EDT: the shifted slot is 03:30 EDT
+    assert [o.step for o in runner.run_due(before, ["sunday"])] == ["assemble"]
+    [sent] = runner.run_due(before + timedelta(minutes=1), ["sunday"])
+    assert (sent.issue_id, sent.status) == ("2026-03-08-sunday", "done")
+
+
+def test_assemble_lead_across_spring_forward(tmp_path: Path, fake: FakePipeline) -> None:
+    cfg = dst_cfg(tmp_path, "0 3 * * sun", "Europe/London", "2026-03-29")
+    runner = runner_for(cfg, fake)
+    lead_at = datetime(2026, 3, 28, 23, tzinfo=UTC)  # 3 real hours before 03:00 BST (02:00Z)
+    assert runner.run_due(lead_at - timedelta(seconds=1), ["sunday"]) == []
+    [made] = runner.run_due(lead_at, ["sunday"])
+    assert (made.issue_id, made.step, made.status) == ("2026-03-29-sunday", "assemble", "done")
