@@ -6,7 +6,6 @@ APScheduler jobs call, at slot − lead and then at the slot of the sample Sunda
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,14 +26,18 @@ EDITOR = "editor@almanac.example"
 
 
 def _missing_pipeline() -> str | None:
+    from newsletter.errors import NewsletterError
+    from newsletter.scheduling.pipeline import _stage
+
     for module, name in (
         ("newsletter.curation", "assemble_issue"),
         ("newsletter.rendering", "render_issue"),
         ("newsletter.delivery", "send_issue"),
+        ("newsletter.delivery.factory", "make_provider"),
     ):
         try:
-            getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
+            _stage(module, name)
+        except NewsletterError:
             return "pipeline not merged"
     return None
 

@@ -66,10 +66,20 @@ def preview_url(cfg: Settings, issue_id: str) -> str:
 
 
 def _stage(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise NewsletterError(f"{module}.{name} is not available in this build") from None
+    """A stage function, from its package or (before it is re-exported) its own module."""
+    for candidate in (module, *_HOMES.get((module, name), ())):
+        try:
+            return getattr(importlib.import_module(candidate), name)
+        except (ImportError, AttributeError):
+            continue
+    raise NewsletterError(f"{module}.{name} is not available in this build")
+
+
+_HOMES = {
+    ("newsletter.delivery", "send_issue"): ("newsletter.delivery.dispatcher",),
+    ("newsletter.curation", "assemble_issue"): ("newsletter.curation.assemble",),
+    ("newsletter.rendering", "render_issue"): ("newsletter.rendering.pipeline",),
+}
 
 
 def real_assemble(cfg: Settings, edition: Edition, slot: datetime) -> str:
