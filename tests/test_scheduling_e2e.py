@@ -6,6 +6,8 @@ APScheduler jobs call, at slot − lead and then at the slot of the sample Sunda
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,8 +56,15 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return 0, out
 
 
-def outbox_texts(folder: Path) -> list[str]:
-    return [p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file()]
+def emls(folder: Path) -> dict[str, str]:
+    """Outbox messages: path relative to the outbox -> text body."""
+    found: dict[str, str] = {}
+    for path in sorted(folder.rglob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = msg.get_body(("plain",))  # type: ignore[attr-defined]
+        text = body.get_content() if body is not None else ""
+        found[str(path.relative_to(folder))] = f"Subject: {msg['Subject']}\n{text}"
+    return found
 
 
 def test_scheduler_sends_the_sample_issue_through_the_outbox(
@@ -73,7 +82,7 @@ def test_scheduler_sends_the_sample_issue_through_the_outbox(
         for email in SUBSCRIBERS:
             conn.execute(
                 insert(subscribers).values(
-                    email=email, name=email.split("@")[0].title(), wants_midweek=True,
+                    email=address, name=address.split("@")[0].title(), wants_midweek=True,
                     wants_sunday=True, status="active", source="test", created_at=now,
                     updated_at=now,
                 )
@@ -87,19 +96,23 @@ def test_scheduler_sends_the_sample_issue_through_the_outbox(
     assert archive.load_plan(IID).status == "draft"
     for name in ("email.html", "email.txt", "web.html", "checks.json"):
         assert archive.file(IID, name).is_file()
-    drafts = outbox_texts(outbox)
-    assert drafts and all(EDITOR in t for t in drafts)
-    assert not any(s in t for t in drafts for s in SUBSCRIBERS)
+    drafts = emls(outbox)
+    assert len(drafts) == 2 and all(Path(name).name.startswith(EDITOR) for name in drafts)
+    test_copy = next(t for n, t in drafts.items() if n.startswith(f"{IID}/test/"))
+    assert "[TEST]" in test_copy
+    alert = next(t for n, t in drafts.items() if "alert" in n)
+    assert f"/issues/{IID}/edit" in alert
 
     # the slot: auto-approved and sent to every subscriber once
     _, out = cli(capsys, "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:00:05Z")  # fmt: skip
     assert [(o["step"], o["status"]) for o in json.loads(out)] == [("send", "done")]
     assert archive.load_plan(IID).status == "sent"
-    sent = outbox_texts(outbox)
-    for email in SUBSCRIBERS:
-        assert sum(email in t for t in sent) == 1
+    sent = emls(outbox)
+    for address in SUBSCRIBERS:
+        assert len([n for n in sent if Path(n).name.startswith(address)]) == 1
+    assert archive.file(IID, "send.json").is_file()
 
     # a second run (another scheduler, a restart) sends nothing more
     _, out = cli(capsys, "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:20:00Z")  # fmt: skip
     assert [(o["step"], o["status"]) for o in json.loads(out)] == [("send", "skipped")]
-    assert outbox_texts(outbox) == sent
+    assert emls(outbox) == sent
