@@ -79,7 +79,7 @@ def test_scheduler_sends_the_sample_issue_through_the_outbox(
     cfg = load_config(path)
     now = datetime.now(UTC)
     with SlotStore.open(cfg).engine.begin() as conn:
-        for email in SUBSCRIBERS:
+        for address in SUBSCRIBERS:
             conn.execute(
                 insert(subscribers).values(
                     email=address, name=address.split("@")[0].title(), wants_midweek=True,
