@@ -380,6 +380,17 @@ def run_scheduler(runner: SlotRunner, *, install_signals: bool = True) -> None:
     if install_signals:
         signal.signal(signal.SIGTERM, stop)
     log_event("scheduler.start", editions=",".join(runner.cfg.editions))
+    now = utcnow()
+    for edition, ed in runner.cfg.editions.items():
+        slot = next_slot(ed.schedule, ed.zone, now)
+        log_event(
+            "edition.next",
+            edition=edition,
+            schedule=f"{ed.schedule} {ed.timezone}",
+            assemble=assemble_time(slot, ed.assemble_lead),
+            send=slot,
+            auto_approve=ed.auto_approve,
+        )
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
