@@ -21,7 +21,7 @@ from newsletter.archive import Archive
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.models import Edition, issue_id
-from newsletter.scheduling.claims import FINAL, Claim, SlotStore
+from newsletter.scheduling.claims import FINAL, Claim, RunStatus, SlotStore
 from newsletter.scheduling.logs import log_event
 from newsletter.scheduling.pipeline import (
     Notice,
@@ -144,7 +144,7 @@ class SlotRunner:
                     self.pipeline.render(self.cfg, iid)
             except Exception as exc:
                 return self._failed(claim, edition, slot, "assemble", exc)
-            claim.finish("done", f"draft ready ({status})", self.clock())
+            self._finish(claim, "done", f"draft ready ({status})", self.clock())
         log_event("assemble.done", edition=edition, issue=iid, status=status)
         if status == "draft":
             text = f"The draft of {iid} is ready for review: {preview_url(self.cfg, iid)}"
@@ -169,13 +169,13 @@ class SlotRunner:
             try:
                 ready = self._ensure_draft(edition, slot, now)
                 if ready == "busy":
-                    claim.finish("held", HOLD_DRAFT, now)
+                    self._finish(claim, "held", HOLD_DRAFT, now)
                     return Outcome(edition, iid, "send", "held", HOLD_DRAFT)
                 if ready != "done":
                     raise NewsletterError(f"{iid}: no issue to send (assemble {ready})")
                 plan = self.archive.load_plan(iid)
                 if plan.status in ("sent", "cancelled"):
-                    claim.finish("done", f"nothing to send: issue is {plan.status}", now)
+                    self._finish(claim, "done", f"nothing to send: issue is {plan.status}", now)
                     return Outcome(edition, iid, "send", "skipped", f"issue is {plan.status}")
                 if plan.status == "draft":
                     if not ed.auto_approve:
@@ -189,9 +189,17 @@ class SlotRunner:
                 summary = self.pipeline.send(self.cfg, iid)
             except Exception as exc:
                 return self._failed(claim, edition, slot, "send", exc)
-            claim.finish("done", summary, self.clock())
+            self._finish(claim, "done", summary, self.clock())
         log_event("send.done", edition=edition, issue=iid, detail=summary)
         return Outcome(edition, iid, "send", "done", summary)
+
+    def _finish(self, claim: Claim, status: RunStatus, detail: str | None, at: datetime) -> None:
+        if not claim.finish(status, detail, at):
+            # Our lease ran out and another scheduler took the step over; the ledger keeps
+            # the send itself exactly-once, so this is worth a warning, not a failure.
+            log_event(
+                "claim.lost", level=30, issue=claim.issue_id, step=claim.run.step, status=status
+            )
 
     def _ensure_draft(self, edition: Edition, slot: datetime, now: datetime) -> str:
         seen = self.store.get(issue_id(slot, edition), "assemble")
@@ -204,7 +212,7 @@ class SlotRunner:
         iid = claim.issue_id
         before = claim.previous
         first = before is None or before.status != "held" or before.detail != HOLD_APPROVAL
-        claim.finish("held", HOLD_APPROVAL, now)
+        self._finish(claim, "held", HOLD_APPROVAL, now)
         log_event("send.held", edition=edition, issue=iid, first=first)
         if first:
             grace = self.cfg.scheduling.misfire_grace
@@ -242,7 +250,7 @@ class SlotRunner:
         self, claim: Claim, edition: Edition, slot: datetime, step: str, exc: Exception
     ) -> Outcome:
         reason = _reason(exc)
-        claim.finish("failed", reason, self.clock())
+        self._finish(claim, "failed", reason, self.clock())
         if isinstance(exc, SendInterrupted):  # a clean shutdown, not something to alert about
             log_event(f"{step}.interrupted", level=30, issue=claim.issue_id, reason=reason)
             return Outcome(edition, claim.issue_id, step, "failed", reason)
