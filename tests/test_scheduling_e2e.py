@@ -116,3 +116,46 @@ def test_scheduler_sends_the_sample_issue_through_the_outbox(
     _, out = cli(capsys, "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:20:00Z")  # fmt: skip
     assert [(o["step"], o["status"]) for o in json.loads(out)] == [("send", "skipped")]
     assert emls(outbox) == sent
+
+
+def test_two_real_schedulers_send_the_sample_issue_once(tmp_path: Path) -> None:
+    """Two `newsletter schedule run --once` processes at the slot, real pipeline, one outbox."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = write_config(
+        tmp_path,
+        site={"first_issue": "2026-11-19", "editors": []},
+        editions={"sunday": {"auto_approve": True}},
+        delivery={"provider": "outbox"},
+    )
+    cfg = load_config(path)
+    now = datetime.now(UTC)
+    with SlotStore.open(cfg).engine.begin() as conn:
+        for address in SUBSCRIBERS:
+            conn.execute(
+                insert(subscribers).values(
+                    email=address, name=None, wants_midweek=True, wants_sunday=True,
+                    status="active", source="test", created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "newsletter", "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:00:01Z"]  # fmt: skip
+    procs = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    statuses = sorted(o["status"] for r in results for o in r if o["step"] == "send")
+    assert statuses in (["busy", "done"], ["done", "skipped"])
+    sent = emls(tmp_path / "outbox")
+    for address in SUBSCRIBERS:
+        assert len([n for n in sent if Path(n).name.startswith(address)]) == 1
+    assert Archive(cfg.archive_dir).load_plan(IID).status == "sent"
