@@ -106,7 +106,9 @@ def open_engine(cfg: Settings) -> Engine:
     """
     try:
         db: Any = importlib.import_module("newsletter.store.db")
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "newsletter.store.db":
+            raise
         db = None
     if db is not None and hasattr(db, "open_store"):
         engine: Engine = db.open_store(cfg)
