@@ -147,6 +147,8 @@ class ContentConfig(Section):
     guides: str = "content/guides"
     default_score: float = Field(default=5, ge=0, le=10)
     source_scores: dict[str, float] = Field(default_factory=dict)
+    fetch_timeout: float = Field(default=15, gt=0)
+    max_feed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
 
 class StorageConfig(Section):

@@ -6,7 +6,16 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 
 Edition = Literal["midweek", "sunday"]
 EDITIONS: tuple[Edition, ...] = ("midweek", "sunday")
@@ -40,7 +49,32 @@ def _not_blank(value: str) -> str:
     return value.strip()
 
 
+_ISO_START = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime_text(value: object) -> object:
+    """Only ISO 8601 text (or a datetime) is a date-time: no Unix numbers, no "last Tuesday"."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_START.match(value):
+        return value.strip()
+    raise ValueError(f"is not an ISO 8601 date-time ({value!r})")
+
+
+def _topic_list(value: object) -> object:
+    """``null`` topics mean none; anything else must be a list of strings (checked after)."""
+    return () if value is None else value
+
+
+def _clean_topics(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(t for t in (topic.strip() for topic in value) if t)
+
+
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_text)]
+Score = Annotated[float, Strict(), Field(ge=0, le=10, allow_inf_nan=False)]
+"""A score 0-10: a JSON number only (a bool or the text "7" is not a score)."""
+Topics = Annotated[tuple[str, ...], BeforeValidator(_topic_list), AfterValidator(_clean_topics)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=200)]
 NonBlank = Annotated[str, AfterValidator(_not_blank)]
 
@@ -58,10 +92,10 @@ class NewsItem(Model):
     title: Annotated[NonBlank, StringConstraints(max_length=300)]
     url: HttpUrl
     source: NonBlank
-    published_at: AwareDatetime
-    score: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+    published_at: IsoDatetime
+    score: Score
     summary: Annotated[str, StringConstraints(max_length=5000)]
-    topics: tuple[str, ...] = ()
+    topics: Topics = ()
 
 
 class Guide(Model):
