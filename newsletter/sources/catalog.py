@@ -65,7 +65,7 @@ def configured_sources(cfg: Settings) -> tuple[list[Spec], list[Problem]]:
     return unique, problems
 
 
-def folder_sources(folder: Path) -> list[Spec]:
+def folder_sources(folder: Path) -> list[Path]:
     """The news files of a content folder: news.jsonl first, other JSON Lines, then feeds."""
     files = [p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()]
 
@@ -75,7 +75,7 @@ def folder_sources(folder: Path) -> list[Spec]:
         )
         return rank, path.name
 
-    return list(sorted(files, key=order))
+    return sorted(files, key=order)
 
 
 def _parse(
@@ -132,12 +132,13 @@ def load_content(cfg: Settings, content_dir: Path | None = None) -> LoadResult:
     Never raises on bad content: every rejected file, line or entry is in ``problems``.
     """
     problems: list[Problem] = []
+    specs: list[Spec]
     if content_dir is not None:
         if not content_dir.is_dir():
             where = display_path(content_dir)
             reason = "content folder not found" if not content_dir.exists() else "is not a folder"
             return LoadResult(Catalog(), [Problem(path=where, reason=reason)])
-        specs = folder_sources(content_dir)
+        specs = list(folder_sources(content_dir))
         guides_dir = content_dir / "guides"
     else:
         specs, problems = configured_sources(cfg)
