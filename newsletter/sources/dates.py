@@ -21,7 +21,7 @@ def parse_feed_date(raw: str) -> datetime:
     """The aware datetime of a feed date; raise DateError with a human reason otherwise."""
     text = raw.strip()
     if not text:
-        raise DateError("has no published or updated date")
+        raise DateError("entry has no published or updated date")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

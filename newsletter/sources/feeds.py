@@ -72,6 +72,8 @@ def entry_slug(key: str, source: str) -> str:
     if "://" in key:
         path = urlsplit(key).path.rstrip("/")
         tail = _PAGE_SUFFIX.sub("", PurePosixPath(path).name) if path else ""
+    elif ":" in key:  # tag: and urn: ids: the last segment is the readable part
+        tail = re.split(r"[:/]", key.rstrip("/"))[-1]
     words = _NOT_SLUG.sub("-", tail.lower()).strip("-")[:40].strip("-")
     return f"{words}-{digest}" if words else digest
 
