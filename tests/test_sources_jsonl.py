@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta, timezone
 import os
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,9 @@ def test_no_trailing_newline(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_is_one_problem_and_the_rest_loads(tmp_path: Path) -> None:
-    data = line().encode() + b"\n" + b'{"id": "bad", "title": "caf\xe9"}\n' + line(id="ok-2").encode()
+    data = (
+        line().encode() + b"\n" + b'{"id": "bad", "title": "caf\xe9"}\n' + line(id="ok-2").encode()
+    )
     batch = load_text(tmp_path, data)
     assert [i.id for i in batch.items] == ["ok-1", "ok-2"]
     assert "invalid UTF-8" in reasons(batch)[2]
@@ -188,7 +190,9 @@ def test_unknown_extra_fields_are_ignored(tmp_path: Path) -> None:
 
 
 def test_values_are_tidied(tmp_path: Path) -> None:
-    text = line(title="  Spaced  ", topics=[" AI ", "", "OpenAI"]) + "\n" + line(id="b", topics=None)
+    text = (
+        line(title="  Spaced  ", topics=[" AI ", "", "OpenAI"]) + "\n" + line(id="b", topics=None)
+    )
     first, second = load_text(tmp_path, text).items
     assert first.title == "Spaced"
     assert first.topics == ("AI", "OpenAI")
@@ -221,7 +225,7 @@ def test_unreadable_file_is_one_problem(tmp_path: Path) -> None:
 
 # --- property tests ---------------------------------------------------------------------
 
-_ZONES = [timezone.utc, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5, minutes=30))]
+_ZONES = [UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5, minutes=30))]
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 _valid_items = st.fixed_dictionaries(
     {
@@ -247,7 +251,9 @@ _bad_lines = st.one_of(
     _json_values.map(lambda v: json.dumps(v).encode()),
     _valid_items.flatmap(
         lambda item: st.sampled_from(sorted(item)).map(
-            lambda key: json.dumps({**item, "id": "x", key: None if key != "topics" else 5}).encode()
+            lambda key: json.dumps(
+                {**item, "id": "x", key: None if key != "topics" else 5}
+            ).encode()
         )
     ),
 )
