@@ -181,7 +181,13 @@ def parse_xml_feed(
     """Read an RSS 2.0 or Atom document (bytes, never a URL: feedparser must not fetch)."""
     registry = IdRegistry() if registry is None else registry
     batch = NewsBatch(origin=origin, kind="feed")
-    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=True)
+    try:
+        parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=True)
+    except (
+        Exception
+    ) as exc:  # feedparser raises assorted errors on hostile bytes (NUL, bad XML decl)
+        batch.problem(f"not a readable RSS or Atom feed ({type(exc).__name__}: {str(exc)[:120]})")
+        return batch
     entries = parsed.get("entries") or []
     error = parsed.get("bozo_exception") if parsed.get("bozo") else None
     malformed = error is not None and type(error).__name__ == "SAXParseException"
