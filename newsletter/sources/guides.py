@@ -73,10 +73,14 @@ def parse_guide(text: str, stem: str) -> Guide:
     try:
         meta = yaml.safe_load(front)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # The context mark (where a quoted value began) locates the mistake better than the
+        # problem mark (often the end of the block).
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        what = f"{context}: {problem}" if context else problem
         line = mark.line + 2 if mark is not None else None
-        raise GuideError(f"invalid YAML in front matter: {problem}", line) from None
+        raise GuideError(f"invalid YAML in front matter: {what}", line) from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
