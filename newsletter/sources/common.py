@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -34,14 +37,18 @@ class IdRegistry:
     """The news ids loaded so far and where each was defined: the first definition wins."""
 
     def __init__(self) -> None:
-        self._where: dict[str, str] = {}
+        self._where: dict[str, tuple[str, str, int]] = {}
 
-    def claim(self, item_id: str, where: str) -> str | None:
-        """Register ``item_id`` as defined at ``where``; return the earlier place if any."""
+    def claim(self, item_id: str, origin: str, number: int, unit: str = "line") -> str | None:
+        """Register ``item_id`` as defined at ``origin`` (line or entry ``number``).
+
+        Return None if it is new, else where it was first defined (``news.jsonl line 1``).
+        """
         earlier = self._where.get(item_id)
         if earlier is None:
-            self._where[item_id] = where
-        return earlier
+            self._where[item_id] = (origin, unit, number)
+            return None
+        return f"{earlier[0]} {earlier[1]} {earlier[2]}"
 
     def __len__(self) -> int:
         return len(self._where)
@@ -62,3 +69,20 @@ class NewsBatch:
 
     def problem(self, reason: str, line: int | None = None) -> None:
         self.problems.append(Problem(path=self.origin, line=line, reason=reason))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects that all stay alive.
+
+    Loading 100k items otherwise triggers repeated full collections that find nothing to
+    free (about a third of the load time). Validation creates no reference cycles.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -113,7 +113,7 @@ def _build(info: FeedInfo, fields: dict[str, Any]) -> NewsItem:
 
 
 def _keep(batch: NewsBatch, registry: IdRegistry, number: int, item: NewsItem) -> None:
-    earlier = registry.claim(item.id, f"{batch.origin} entry {number}")
+    earlier = registry.claim(item.id, batch.origin, number, unit="entry")
     if earlier is not None:
         batch.problem(f"entry {number}: {duplicate_reason(item.id, earlier)}")
     else:

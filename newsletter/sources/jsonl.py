@@ -15,11 +15,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from newsletter.models import NewsItem
-from newsletter.sources.common import IdRegistry, NewsBatch, display_path, duplicate_reason
+from newsletter.sources.common import (
+    IdRegistry,
+    NewsBatch,
+    display_path,
+    duplicate_reason,
+    gc_paused,
+)
 from newsletter.sources.reasons import describe
 
 BOM = b"\xef\xbb\xbf"
-_FIELDS = frozenset(NewsItem.model_fields)
 _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
@@ -55,9 +60,8 @@ def diagnose_line(raw: bytes) -> NewsItem | str:
         return f"invalid JSON ({exc})"
     if not isinstance(data, dict):
         return f"the line is not a JSON object (it is {_json_kind(data)})"
-    known = {key: value for key, value in data.items() if key in _FIELDS}
     try:
-        return NewsItem.model_validate(known)
+        return NewsItem.model_validate(data, extra="ignore")
     except ValidationError as exc:
         return describe(exc)
 
@@ -65,7 +69,7 @@ def diagnose_line(raw: bytes) -> NewsItem | str:
 def parse_line(raw: bytes) -> NewsItem | str:
     """One JSON Lines line (without its newline) as a NewsItem, or the reason it is rejected."""
     try:
-        return NewsItem.model_validate_json(raw)
+        return NewsItem.model_validate_json(raw, extra="ignore")
     except ValidationError:
         return diagnose_line(raw)
 
@@ -77,22 +81,23 @@ def read_lines(
     registry = IdRegistry() if registry is None else registry
     batch = NewsBatch(origin=origin, kind="jsonl")
     keep = batch.items.append
+    claim = registry.claim
     try:
-        for number, raw in enumerate(lines, start=1):
-            if raw.startswith(BOM):
-                raw = raw[3:]
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            result = parse_line(raw)
-            if isinstance(result, str):
-                batch.problem(result, number)
-                continue
-            earlier = registry.claim(result.id, f"{origin} line {number}")
-            if earlier is not None:
-                batch.problem(duplicate_reason(result.id, earlier), number)
-                continue
-            keep(result)
+        with gc_paused():
+            for number, raw in enumerate(lines, start=1):
+                if raw.startswith(BOM):
+                    raw = raw[3:]
+                if not raw or raw.isspace():
+                    continue
+                result = parse_line(raw.rstrip(b"\r\n"))
+                if isinstance(result, str):
+                    batch.problem(result, number)
+                    continue
+                earlier = claim(result.id, origin, number)
+                if earlier is not None:
+                    batch.problem(duplicate_reason(result.id, earlier), number)
+                    continue
+                keep(result)
     except OSError as exc:
         batch.problem(f"reading stopped: {exc.strerror or exc}")
     return batch

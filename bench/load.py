@@ -1,0 +1,74 @@
+"""Content loading: wall time of ``load_jsonl`` on generated JSON Lines (best of 3).
+
+Run with ``python -m bench load``; writes bench/results/load.md and load.json.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from newsletter.sources import load_jsonl
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SOURCES = ["Reuters", "OpenAI Blog", "The Verge", "Ars Technica", "Nikkei"]
+
+
+def _line(rng: random.Random, number: int, extra: bool) -> str:
+    item = {
+        "id": f"item-{number}",
+        "title": f"Story {number}: a lab ships model {rng.randint(1, 99)} & more",
+        "url": f"https://news.example/{number}",
+        "source": rng.choice(SOURCES),
+        "published_at": f"2026-11-{rng.randint(8, 22):02d}T{rng.randint(0, 23):02d}:05:00+00:00",
+        "score": round(rng.uniform(0, 10), 1),
+        "summary": "A sentence about the story that runs a little while. " * rng.randint(1, 4),
+        "topics": rng.sample(["OpenAI", "Microsoft", "Anthropic", "Chips", "Policy"], 2),
+    }
+    if extra:
+        item["author"] = "Desk"
+    return json.dumps(item, ensure_ascii=False)
+
+
+def _case(folder: Path, name: str, size: int, bad_every: int, extra: bool) -> dict[str, object]:
+    rng = random.Random(7)
+    lines = [
+        "{broken" if bad_every and n % bad_every == 0 else _line(rng, n, extra)
+        for n in range(1, size + 1)
+    ]
+    path = folder / f"{name}.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    best = float("inf")
+    kept = problems = 0
+    for _ in range(3):
+        start = time.perf_counter()
+        batch = load_jsonl(path)
+        best = min(best, time.perf_counter() - start)
+        kept, problems = len(batch.items), len(batch.problems)
+    return {"case": name, "lines": size, "kept": kept, "problems": problems, "seconds": best}
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rows.append(_case(folder, "clean-10k", 10_000, 0, False))
+        rows.append(_case(folder, "clean-100k", 100_000, 0, False))
+        rows.append(_case(folder, "1pct-bad-100k", 100_000, 100, False))
+        rows.append(_case(folder, "extra-fields-100k", 100_000, 0, True))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "load.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    table = ["| case | lines | kept | problems | seconds |", "| --- | ---: | ---: | ---: | ---: |"]
+    table += [
+        f"| {r['case']} | {r['lines']:,} | {r['kept']:,} | {r['problems']:,} | {r['seconds']:.3f} |"
+        for r in rows
+    ]
+    (RESULTS / "load.md").write_text("\n".join(table) + "\n", encoding="utf-8")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
