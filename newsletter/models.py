@@ -24,11 +24,15 @@ ISSUE_STATUSES: tuple[IssueStatus, ...] = ("draft", "approved", "sending", "sent
 Level = Literal["Beginner", "Intermediate", "Advanced"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_PLAIN_HTTP_URL = re.compile(r"https?://[^\s/?#]\S*\Z")
+_WHITESPACE = re.compile(r"\s")
 
 
 def check_http_url(value: str) -> str:
     """Accept only absolute http(s) URLs with a host; anything else is rejected."""
     value = value.strip()
+    if _PLAIN_HTTP_URL.match(value):  # the common case, decided by one regex
+        return value
     match = _SCHEME.match(value)
     if not match:
         raise ValueError("url must be an absolute http(s) URL")
@@ -38,27 +42,33 @@ def check_http_url(value: str) -> str:
     rest = value[len(scheme) + 1 :]
     if not rest.startswith("//") or len(rest) <= 2 or rest[2] in "/?#":
         raise ValueError("url must be an absolute http(s) URL with a host")
-    if any(ch.isspace() for ch in value):
+    if _WHITESPACE.search(value):
         raise ValueError("url must not contain whitespace")
     return value
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
+    stripped = value.strip()
+    if not stripped:
         raise ValueError("is empty (only whitespace)")
-    return value.strip()
+    return stripped
 
 
-_ISO_START = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+_ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _iso_datetime_text(value: object) -> object:
     """Only ISO 8601 text (or a datetime) is a date-time: no Unix numbers, no "last Tuesday"."""
-    if isinstance(value, datetime):
-        return value
     if isinstance(value, str) and _ISO_START.match(value):
         return value.strip()
-    raise ValueError(f"is not an ISO 8601 date-time ({value!r})")
+    if isinstance(value, datetime):
+        return value
+    raise ValueError(f"is not an ISO 8601 date-time ({_short(value)})")
 
 
 def _topic_list(value: object) -> object:
@@ -67,7 +77,8 @@ def _topic_list(value: object) -> object:
 
 
 def _clean_topics(value: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(t for t in (topic.strip() for topic in value) if t)
+    """Topics trimmed, blank ones dropped."""
+    return tuple([topic for topic in map(str.strip, value) if topic])
 
 
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
