@@ -160,6 +160,32 @@ def test_bad_json_feed_is_one_problem(data: bytes, words: str) -> None:
     assert [words in p.reason for p in batch.problems] == [True]
 
 
+RELATIVE = b"""<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Rel</title>
+<item><title>Relative link</title><link>/posts/1</link>
+<pubDate>Fri, 13 Nov 2026 09:00:00 GMT</pubDate></item>
+</channel></rss>"""
+
+
+def test_a_relative_link_in_a_local_feed_is_rejected() -> None:
+    batch = parse_xml_feed(RELATIVE, "rel.rss", CONTENT)
+    assert batch.items == []
+    assert "url must be an absolute http(s) URL" in batch.problems[0].reason
+
+
+def test_external_entities_are_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET", encoding="utf-8")
+    doc = f"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY leak SYSTEM "file://{secret}">]>
+<rss version="2.0"><channel><title>X</title>
+<item><title>Leak &leak;</title><link>https://x.example/1</link>
+<description>&leak;</description>
+<pubDate>Fri, 13 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>""".encode()
+    batch = parse_xml_feed(doc, "leak.rss", CONTENT)
+    assert "TOP-SECRET" not in repr(batch)
+
+
 # --- feeds from URLs --------------------------------------------------------------------
 
 
@@ -195,6 +221,7 @@ def server() -> Iterator[str]:
             (Path(__file__).parent.parent / "content" / "news.jsonl").read_bytes(),
         ),
         "/junk": (200, "text/plain", b"hello"),
+        "/relative.rss": (200, "text/xml", RELATIVE),
         "/broken": (500, "text/plain", b"boom"),
     }
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -223,6 +250,7 @@ def test_feed_urls_are_fetched_sniffed_and_failures_reported(tmp_path: Path, ser
         f"{server}/broken",
         f"{server}/missing.xml",
         f"{server}/junk",
+        f"{server}/relative.rss",
         f"http://127.0.0.1:{_closed_port()}/feed.xml",
     ]
     cfg = load_config(write_config(tmp_path, content={"news": urls, "fetch_timeout": 5}))
@@ -232,7 +260,8 @@ def test_feed_urls_are_fetched_sniffed_and_failures_reported(tmp_path: Path, ser
     assert sources["/feed"] == (2, 2)
     assert sources["/digest"] == (2, 4)
     assert sources["/lines"] == (76, 0)
-    assert len(result.catalog.news) == 2 + 2 + 2 + 76
+    assert len(result.catalog.news) == 2 + 2 + 2 + 76 + 1
+    assert result.catalog.news[-1].url == f"{server}/posts/1"
     assert len(result.catalog.guides) == 16
     reasons = {p.path.removeprefix(server): p.reason for p in result.problems if p.line is None}
     assert reasons["/broken"] == "could not fetch: HTTP 500 Internal Server Error"

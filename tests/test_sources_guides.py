@@ -46,11 +46,13 @@ def test_sample_guides_load_without_problems() -> None:
 
 
 def test_a_good_guide_with_extras_and_a_bom(tmp_path: Path) -> None:
-    write(tmp_path, "alpha.md", "\ufeff" + GOOD.format(slug="alpha").replace("\n", "\r\n"))
+    text = GOOD.format(slug="alpha").replace("Beginner", "beginner").replace("\n", "\r\n")
+    write(tmp_path, "alpha.md", "\ufeff" + text)
     batch = load_guides(tmp_path)
     assert batch.problems == []
     (guide,) = batch.guides
     assert guide.topics == ("Microsoft", "2026")
+    assert guide.level == "Beginner"
     assert guide.tldr == "One sentence."
     assert "Text with --- inside a line." in guide.body
 

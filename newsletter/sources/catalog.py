@@ -79,13 +79,19 @@ def folder_sources(folder: Path) -> list[Path]:
 
 
 def _parse(
-    data: bytes, fmt: Format, origin: str, content: ContentConfig, registry: IdRegistry
+    data: bytes,
+    fmt: Format,
+    origin: str,
+    content: ContentConfig,
+    registry: IdRegistry,
+    base_url: str | None = None,
 ) -> NewsBatch:
     if fmt == "jsonl":
-        return read_lines(data.splitlines(), origin, registry)
+        # Split on "\n" only, as reading a file does, so line numbers agree.
+        return read_lines(data.split(b"\n"), origin, registry)
     if fmt == "jsonfeed":
-        return parse_json_feed(data, origin, content, registry)
-    return parse_xml_feed(data, origin, content, registry)
+        return parse_json_feed(data, origin, content, registry, base_url)
+    return parse_xml_feed(data, origin, content, registry, base_url)
 
 
 def load_news_source(spec: Spec, content: ContentConfig, registry: IdRegistry) -> NewsBatch:
@@ -103,7 +109,7 @@ def load_news_source(spec: Spec, content: ContentConfig, registry: IdRegistry) -
             batch = NewsBatch(origin=origin, kind="url")
             batch.problem(f"not a news format we read (media type {fetched.content_type})")
             return batch
-        return _parse(fetched.body, fmt, origin, content, registry)
+        return _parse(fetched.body, fmt, origin, content, registry, base_url=spec)
     fmt = format_from_name(spec.name)
     if fmt == "jsonl":
         return load_jsonl(spec, registry)

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from pydantic import ValidationError
@@ -176,13 +176,23 @@ def _xml_entry(info: FeedInfo, entry: Mapping[str, Any], score_key: str | None) 
 
 
 def parse_xml_feed(
-    data: bytes, origin: str, content: ContentConfig, registry: IdRegistry | None = None
+    data: bytes,
+    origin: str,
+    content: ContentConfig,
+    registry: IdRegistry | None = None,
+    base_url: str | None = None,
 ) -> NewsBatch:
-    """Read an RSS 2.0 or Atom document (bytes, never a URL: feedparser must not fetch)."""
+    """Read an RSS 2.0 or Atom document (bytes, never a URL: feedparser must not fetch).
+
+    ``base_url`` (the feed's own URL) resolves relative links; without it they are rejected.
+    """
     registry = IdRegistry() if registry is None else registry
     batch = NewsBatch(origin=origin, kind="feed")
+    headers = {"content-location": base_url} if base_url else None
     try:
-        parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=True)
+        parsed = feedparser.parse(
+            data, sanitize_html=True, resolve_relative_uris=True, response_headers=headers
+        )
     except (
         Exception
     ) as exc:  # feedparser raises assorted errors on hostile bytes (NUL, bad XML decl)
@@ -220,7 +230,7 @@ def parse_xml_feed(
 # --- JSON Feed 1.1 ---------------------------------------------------------------------------
 
 
-def _json_entry(info: FeedInfo, entry: Any) -> NewsItem:
+def _json_entry(info: FeedInfo, entry: Any, base_url: str | None) -> NewsItem:
     if not isinstance(entry, dict):
         raise EntryError("the item is not a JSON object")
     link = entry.get("url") or entry.get("external_url")
@@ -234,6 +244,8 @@ def _json_entry(info: FeedInfo, entry: Any) -> NewsItem:
         raise EntryError("item has no url")
     if not isinstance(link, str):
         raise EntryError(f"url must be a string (got {show(link)})")
+    if base_url:
+        link = urljoin(base_url, link)
     if "title" not in entry:
         raise EntryError("item has no title")
     title = _plain(entry.get("title"), "title", html=True)
@@ -270,9 +282,13 @@ def _json_entry(info: FeedInfo, entry: Any) -> NewsItem:
 
 
 def parse_json_feed(
-    data: bytes, origin: str, content: ContentConfig, registry: IdRegistry | None = None
+    data: bytes,
+    origin: str,
+    content: ContentConfig,
+    registry: IdRegistry | None = None,
+    base_url: str | None = None,
 ) -> NewsBatch:
-    """Read a JSON Feed 1.x document."""
+    """Read a JSON Feed 1.x document; ``base_url`` resolves relative item URLs."""
     registry = IdRegistry() if registry is None else registry
     batch = NewsBatch(origin=origin, kind="jsonfeed")
     try:
@@ -301,7 +317,7 @@ def parse_json_feed(
     info = FeedInfo(origin, source, _default_score(content, source))
     for number, entry in enumerate(items, start=1):
         try:
-            item = _json_entry(info, entry)
+            item = _json_entry(info, entry, base_url)
         except EntryError as exc:
             batch.problem(f"entry {number}: {exc}")
             continue

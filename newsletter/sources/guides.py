@@ -59,6 +59,8 @@ def _normalise(meta: dict[str, Any]) -> dict[str, Any]:
     for key in _TEXT_FIELDS:
         if key in data:
             data[key] = "" if data[key] is None and key == "tldr" else _as_text(data[key])
+    if isinstance(data.get("level"), str):  # "beginner" and "BEGINNER" mean Beginner
+        data["level"] = data["level"].strip().capitalize()
     for key in _LIST_FIELDS:
         if data.get(key, ()) is None:
             data[key] = ()
