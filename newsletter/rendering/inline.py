@@ -9,6 +9,7 @@ import warnings
 from newsletter.errors import NewsletterError
 
 _STYLE_OPEN = re.compile(r"<style(?=[\s>])")
+_IGNORE = 'data-premailer="ignore"'
 _CSSUTILS_QUIET = False
 
 
@@ -38,7 +39,11 @@ def inline_css(html: str, css: str) -> str:
         raise NewsletterError("rendering: the inline stylesheet is missing from the MJML output")
     html = html.replace(block, "", 1)
     # Other style blocks stay as they are (premailer drops the marker attribute again).
-    html = _STYLE_OPEN.sub('<style data-premailer="ignore"', html)
+    html = _STYLE_OPEN.sub(f"<style {_IGNORE}", html)
+    # premailer keeps the doctype only when it matches lxml's spelling exactly; without it
+    # clients render in quirks mode.
+    if html[:15].lower() == "<!doctype html>":
+        html = "<!DOCTYPE html>" + html[15:]
     _quiet_cssutils()
     from premailer import Premailer
 
@@ -56,4 +61,8 @@ def inline_css(html: str, css: str) -> str:
             disable_link_rewrites=True,
         )
         out: str = inliner.transform(html, pretty_print=False)
+    # Blocks inside Outlook conditional comments are not parsed, so their marker stays.
+    out = out.replace(f"<style {_IGNORE}", "<style")
+    if not out.lstrip()[:9].lower() == "<!doctype":
+        out = "<!DOCTYPE html>\n" + out
     return out
