@@ -14,7 +14,12 @@ from tests.render_support import project
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -56,7 +61,12 @@ def test_email_in_chromium(
     )
     try:
         page = context.new_page()
-        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        page.route(
+            "**/*",
+            lambda route: (
+                route.abort() if not route.request.url.startswith("file:") else route.continue_()
+            ),
+        )
         page.goto(emails[edition].as_uri())
         page.screenshot(path=str(ARTIFACTS / f"{edition}-{width}-{scheme}.png"), full_page=True)
         scroll_width = page.evaluate("document.documentElement.scrollWidth")

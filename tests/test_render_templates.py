@@ -30,7 +30,9 @@ def plans(setup: tuple[Settings, Archive]) -> dict[str, IssuePlan]:
 
 
 @pytest.fixture(scope="module")
-def rendered(setup: tuple[Settings, Archive], plans: dict[str, IssuePlan]) -> dict[str, RenderedIssue]:
+def rendered(
+    setup: tuple[Settings, Archive], plans: dict[str, IssuePlan]
+) -> dict[str, RenderedIssue]:
     return {edition: render_plan(setup[0], plan) for edition, plan in plans.items()}
 
 

@@ -29,4 +29,5 @@ __all__ = [
     "utm_params",
     "web_url",
     "worst",
+    "write_index",
 ]

@@ -26,8 +26,10 @@ def write_index(archive: Archive, site_name: str) -> Path:
             }
         )
     rows.reverse()
-    html = template_env().get_template("archive/index.html.j2").render(
-        site_name=site_name, issues=rows
+    html = (
+        template_env()
+        .get_template("archive/index.html.j2")
+        .render(site_name=site_name, issues=rows)
     )
     path = archive.root / INDEX_HTML
     write_atomic(path, html)

@@ -102,9 +102,7 @@ def check_lang(doc: lxml_html.HtmlElement) -> Check:
 
 
 def check_dark_mode(doc: lxml_html.HtmlElement) -> Check:
-    metas = {
-        (m.get("name") or "").lower(): (m.get("content") or "") for m in doc.iter("meta")
-    }
+    metas = {(m.get("name") or "").lower(): (m.get("content") or "") for m in doc.iter("meta")}
     problems = [
         f'no <meta name="{name}">'
         for name in ("color-scheme", "supported-color-schemes")
@@ -221,7 +219,9 @@ def check_spam_words(subject: str) -> Check:
 def check_unsubscribe(html: str, text: str) -> Check:
     from newsletter.personalization import UNSUBSCRIBE_URL
 
-    missing = [part for part, body in (("HTML", html), ("text", text)) if UNSUBSCRIBE_URL not in body]
+    missing = [
+        part for part, body in (("HTML", html), ("text", text)) if UNSUBSCRIBE_URL not in body
+    ]
     return _check(
         "unsubscribe",
         [f"the {p} part has no {UNSUBSCRIBE_URL} link" for p in missing],

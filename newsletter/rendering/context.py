@@ -120,7 +120,9 @@ def _story(story: Story, slot: datetime, utm: dict[str, str]) -> StoryView:
 
 def _card(card: GuideCard, utm: dict[str, str]) -> GuideCardView:
     safe = safe_url(card.url)
-    return GuideCardView(card.title, card.level, card.tldr.strip(), add_utm(safe, utm) if safe else None)
+    return GuideCardView(
+        card.title, card.level, card.tldr.strip(), add_utm(safe, utm) if safe else None
+    )
 
 
 def web_url(cfg: Settings, issue_id: str) -> str:

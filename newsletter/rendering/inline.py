@@ -63,6 +63,6 @@ def inline_css(html: str, css: str) -> str:
         out: str = inliner.transform(html, pretty_print=False)
     # Blocks inside Outlook conditional comments are not parsed, so their marker stays.
     out = out.replace(f"<style {_IGNORE}", "<style")
-    if not out.lstrip()[:9].lower() == "<!doctype":
+    if out.lstrip()[:9].lower() != "<!doctype":
         out = "<!DOCTYPE html>\n" + out
     return out

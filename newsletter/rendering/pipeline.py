@@ -75,10 +75,12 @@ class RenderResult:
 def _template(env: jinja2.Environment, name: str) -> jinja2.Template:
     try:
         return env.get_template(name)
-    except jinja2.TemplateNotFound as exc:
+    except jinja2.TemplateNotFound:
         raise NewsletterError(f"{TEMPLATES_DIR / name}: template not found") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise NewsletterError(f"{exc.filename}:{exc.lineno}: template error: {exc.message}") from None
+        raise NewsletterError(
+            f"{exc.filename}:{exc.lineno}: template error: {exc.message}"
+        ) from None
 
 
 def _render(env: jinja2.Environment, name: str, view: IssueView) -> str:

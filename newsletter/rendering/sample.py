@@ -61,7 +61,7 @@ def sample_plan(
         if item.id in used:
             continue
         used.add(item.id)
-        also = []
+        also: list[AlsoRef] = []
         for other in eligible:
             if (
                 other.id not in used
@@ -93,7 +93,9 @@ def sample_plan(
     if edition == "sunday":
         for ref in guides_used[:guide_cards]:
             g = by_slug[ref.slug]
-            cards.append(GuideCard(slug=g.slug, title=g.title, url=g.url, level=g.level, tldr=g.tldr))
+            cards.append(
+                GuideCard(slug=g.slug, title=g.title, url=g.url, level=g.level, tldr=g.tldr)
+            )
     top = chosen[0].item.title if chosen else "AI news"
     title = "Sunday" if edition == "sunday" else "Midweek"
     return IssuePlan(
