@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -9,6 +10,7 @@ from newsletter.config import UtmConfig
 from newsletter.models import IssuePlan, check_http_url
 from newsletter.personalization import TOKENS
 
+_UNSAFE = re.compile(r"[\"'<>`\\\x00-\x1f\x7f]")
 URL_TOKENS: tuple[str, ...] = tuple(t for t in TOKENS if t.endswith("_url%"))
 
 
@@ -28,7 +30,7 @@ def safe_url(value: object) -> str | None:
         url = check_http_url(value)
     except ValueError:
         return None
-    if any(ch in url for ch in "\"'<>`\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if _UNSAFE.search(url):
         return None
     return url
 
@@ -58,7 +60,7 @@ def add_utm(url: str, params: Mapping[str, str]) -> str:
     re-encoded), a parameter the URL already carries is not overridden, the fragment stays
     last, and placeholder tokens or non-http(s) URLs are returned unchanged.
     """
-    if not params or is_token(url) or safe_url(url) is None:
+    if not params or not url.lower().startswith(("http://", "https://")):
         return url
     parts = urlsplit(url)
     present = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -12,6 +12,7 @@ from newsletter.archive import Archive, dump_json
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.models import IssuePlan
+from newsletter.personalization import FIRST_NAME_FALLBACK
 from newsletter.rendering.archive_index import write_index
 from newsletter.rendering.checks import Check, run_checks, worst
 from newsletter.rendering.context import IssueView, build_view
@@ -121,7 +122,7 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
     html = inline_css(mjml_to_html(source), inline_stylesheet(env))
     text = render_text(view, env)
     # The public web page: no tokens, no unsubscribe links; browsers read <style>, so no inlining.
-    web_view = build_view(cfg, plan, web=True)
+    web_view = replace(view, web=True, first_name=FIRST_NAME_FALLBACK)
     web_html = mjml_to_html(render_mjml(web_view, env))
     checks = run_checks(
         html,
