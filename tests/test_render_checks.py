@@ -10,6 +10,7 @@ from newsletter.rendering.checks import (
     SIZE_WARN,
     Check,
     check_dark_mode,
+    check_doctype,
     check_images,
     check_lang,
     check_links,
@@ -80,6 +81,11 @@ def test_missing_preheader_fails() -> None:
     assert check_preheader_hidden(parse_html(page("<p>Hello</p>")), PREHEADER).status == "fail"
     visible = page(f"<div>{PREHEADER}</div>")
     assert check_preheader_hidden(parse_html(visible), PREHEADER).status == "fail"
+
+
+def test_missing_doctype_fails() -> None:
+    assert check_doctype(page(GOOD_BODY)).status == "pass"
+    assert check_doctype(page(GOOD_BODY)[15:]).status == "fail"
 
 
 def test_missing_lang_fails() -> None:

@@ -35,6 +35,8 @@ SPAM_WORDS: tuple[str, ...] = (
     "buy now",
     "congratulations",
 )
+# Invisible characters padding the preheader so the body does not leak into the inbox preview.
+_FILLER = "\u034f\u200c\u00a0 \t\n"
 _URL_ATTRS = ("href", "src", "action", "formaction", "background", "poster", "xlink:href")
 
 
@@ -84,8 +86,8 @@ def check_preheader_hidden(doc: lxml_html.HtmlElement, preheader: str) -> Check:
     if body is None:
         return Check(name="preheader", status="fail", detail="no <body>")
     for el in body.iter("div", "span"):
-        if _is_hidden(el.get("style", "")) and (el.text_content() or "").strip():
-            text = " ".join(el.text_content().split())
+        text = " ".join((el.text_content() or "").strip(_FILLER).split()).strip(_FILLER)
+        if _is_hidden(el.get("style", "")) and text:
             if preheader and not text.startswith(" ".join(preheader.split())):
                 return Check(
                     name="preheader", status="fail", detail="hidden preheader differs from plan"
@@ -99,6 +101,13 @@ def check_lang(doc: lxml_html.HtmlElement) -> Check:
     if not lang:
         return Check(name="html-lang", status="fail", detail="<html> has no lang attribute")
     return Check(name="html-lang", status="pass", detail=f'lang="{lang}"')
+
+
+def check_doctype(html: str) -> Check:
+    """Without a doctype clients render in quirks mode (tables lose font and line-height)."""
+    if html.lstrip()[:15].lower() != "<!doctype html>":
+        return Check(name="doctype", status="fail", detail="no <!DOCTYPE html>: quirks mode")
+    return Check(name="doctype", status="pass", detail="<!DOCTYPE html>")
 
 
 def check_dark_mode(doc: lxml_html.HtmlElement) -> Check:
@@ -267,6 +276,7 @@ def run_checks(
     return [
         check_size(len(html.encode("utf-8"))),
         check_preheader_hidden(doc, preheader),
+        check_doctype(html),
         check_lang(doc),
         check_dark_mode(doc),
         check_images(doc),
