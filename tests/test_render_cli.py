@@ -96,3 +96,13 @@ def test_help() -> None:
     for cmd in ("render", "preview"):
         proc = run(cmd, "--help", cwd=ROOT)
         assert proc.returncode == 0 and "--config" in proc.stdout
+
+
+def test_sent_issue_is_not_re_rendered(tmp_path: Path) -> None:
+    _, archive = project(tmp_path)
+    archive.set_status("2026-11-18-midweek", "sent")
+    proc = run(
+        "render", "2026-11-18-midweek", "--config", str(tmp_path / "config.yaml"), cwd=tmp_path
+    )
+    assert proc.returncode == 1 and "is sent" in proc.stderr
+    assert not (tmp_path / "issues" / "2026-11-18-midweek" / "email.html").exists()

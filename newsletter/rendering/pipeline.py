@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from newsletter.archive import Archive, dump_json
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, StateError
 from newsletter.models import IssuePlan
 from newsletter.personalization import FIRST_NAME_FALLBACK
 from newsletter.rendering.archive_index import write_index
@@ -26,6 +26,7 @@ EMAIL_TEXT = "email.txt"
 WEB_HTML = "web.html"
 CHECKS_JSON = "checks.json"
 INLINE_CSS = "email/inline.css"
+FROZEN_STATUSES = ("sending", "sent")
 
 
 class RenderedIssue(BaseModel):
@@ -140,10 +141,14 @@ def render_issue(cfg: Settings, issue_id: str) -> RenderResult:
     """Render ``issues/<id>/issue.json`` and write email.html, email.txt, web.html, checks.json.
 
     Also regenerates ``issues/index.html``. The files are written even when a check fails;
-    the caller decides what a failure means (the CLI exits 1).
+    the caller decides what a failure means (the CLI exits 1). An issue that is ``sending``
+    or ``sent`` is not re-rendered (:class:`StateError`).
     """
     archive = Archive(cfg.archive_dir)
     plan = archive.load_plan(issue_id)
+    if plan.status in FROZEN_STATUSES:
+        # Delivery reads these files while sending; afterwards they are the record.
+        raise StateError(f"{issue_id}: issue is {plan.status}; its rendered files are not replaced")
     rendered = render_plan(cfg, plan)
     html_path = archive.write_text(issue_id, EMAIL_HTML, rendered.html)
     text_path = archive.write_text(issue_id, EMAIL_TEXT, rendered.text)
