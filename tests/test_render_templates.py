@@ -196,3 +196,27 @@ def test_index_is_regenerated_with_new_status(tmp_path: Path) -> None:
     render_issue(cfg, plan.id)
     index = (cfg.archive_dir / "index.html").read_text(encoding="utf-8")
     assert "approved" in index
+
+
+def test_ampersands_and_quotes_escaped_once_in_html_and_plain_in_text(
+    setup: tuple[Settings, Archive], plans: dict[str, IssuePlan]
+) -> None:
+    plan = plans["midweek"]
+    story = plan.stories[0]
+    item = story.item.model_copy(update={"title": 'R&D "labs" & <chips>', "summary": "A & B's"})
+    odd = plan.model_copy(
+        update={
+            "subject": 'AI & "chips" <weekly>',
+            "preheader": "Chips & models: the week's news, in about five minutes.",
+            "stories": [story.model_copy(update={"item": item}), *plan.stories[1:]],
+        }
+    )
+    rendered = render_plan(setup[0], odd)
+    assert "&amp;amp;" not in rendered.html and "&amp;quot;" not in rendered.html
+    doc = lxml_html.document_fromstring(rendered.html)
+    assert doc.findtext(".//title") == 'AI & "chips" <weekly>'
+    assert 'R&D "labs" & <chips>' in doc.text_content()
+    assert "Chips & models" in doc.text_content()
+    assert 'R&D "labs" & <chips>' in rendered.text and "A & B's" in rendered.text
+    assert "&amp;" not in rendered.text and "&#" not in rendered.text
+    assert all(c.status == "pass" for c in rendered.checks if c.name != "subject-length")
