@@ -45,7 +45,9 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cfg, archive = project(folder)
     out = {}
     for plan in archive.plans():
-        out[plan.edition] = render_issue(cfg, plan.id).email_html
+        result = render_issue(cfg, plan.id)
+        out[plan.edition] = result.email_html
+        out[f"{plan.edition}-web"] = result.web_html
     return out
 
 
@@ -61,12 +63,7 @@ def test_email_in_chromium(
     )
     try:
         page = context.new_page()
-        page.route(
-            "**/*",
-            lambda route: (
-                route.abort() if not route.request.url.startswith("file:") else route.continue_()
-            ),
-        )
+        page.route("**/*", _local_only)
         page.goto(emails[edition].as_uri())
         page.screenshot(path=str(ARTIFACTS / f"{edition}-{width}-{scheme}.png"), full_page=True)
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
@@ -86,3 +83,25 @@ def test_email_in_chromium(
             assert text_color == "rgb(20, 23, 28)"
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("edition", ["sunday", "midweek"])
+def test_web_version_in_chromium(browser: Any, emails: dict[str, Path], edition: str) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 800}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.route("**/*", _local_only)
+        page.goto(emails[f"{edition}-web"].as_uri())
+        page.screenshot(path=str(ARTIFACTS / f"{edition}-web-375-dark.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert "Hi there," in page.inner_text("body")
+        assert "%" not in page.inner_text("body")
+    finally:
+        context.close()
+
+
+def _local_only(route: Any) -> None:
+    if route.request.url.startswith("file:"):
+        route.continue_()
+    else:
+        route.abort()

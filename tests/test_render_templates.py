@@ -220,3 +220,20 @@ def test_ampersands_and_quotes_escaped_once_in_html_and_plain_in_text(
     assert 'R&D "labs" & <chips>' in rendered.text and "A & B's" in rendered.text
     assert "&amp;" not in rendered.text and "&#" not in rendered.text
     assert all(c.status == "pass" for c in rendered.checks if c.name != "subject-length")
+
+
+def test_autoescape_on_for_markup_off_for_text() -> None:
+    from newsletter.rendering.environment import _autoescape, template_env
+
+    for name in ("email/base.mjml.j2", "email/sunday.mjml.j2", "archive/index.html.j2", None):
+        assert _autoescape(name) is True
+    assert _autoescape("email/text.txt.j2") is False
+    index = template_env().get_template("archive/index.html.j2")
+    assert "&lt;b&gt;" in index.render(site_name="<b>", issues=[])
+
+
+def test_outlook_and_font_stack(rendered: dict[str, RenderedIssue]) -> None:
+    html = rendered["sunday"].html
+    assert "<!--[if mso]>" in html and "font-family: Arial" in html
+    assert "-apple-system" in html and "googleapis" not in html
+    assert 'role="article"' in html
