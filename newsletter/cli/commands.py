@@ -7,7 +7,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach every command to the app."""
-    from newsletter.cli import content_cmd, version_cmd
+    from newsletter.cli import content_cmd, render_cmd, version_cmd
 
     version_cmd.register(app)
+    render_cmd.register(app)
     content_cmd.register(app)
