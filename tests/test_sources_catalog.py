@@ -124,3 +124,14 @@ def test_check_content_exits_2_when_nothing_loads(tmp_path: Path, json_flag: lis
     )
     assert done.returncode == 2
     assert "content folder not found" in done.stderr + done.stdout
+
+
+def test_feed_files_by_glob_and_by_sniffing(tmp_path: Path) -> None:
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    shutil.copy(FEEDS / "wire.rss", folder / "wire.rss")
+    shutil.copy(FEEDS / "labnotes.atom", folder / "labnotes.txt")  # no telling extension
+    news = [str(folder / "*.rss"), str(folder / "labnotes.txt")]
+    result = load_content(load_config(write_config(tmp_path, content={"news": news})))
+    assert [(s.kind, s.items) for s in result.sources] == [("feed", 2), ("feed", 2)]
+    assert len(result.catalog.news) == 4

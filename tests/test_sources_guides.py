@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from newsletter.sources import load_guides
+from newsletter.sources import GuideError, load_guides, parse_guide
 from tests.conftest import CONTENT
 
 GOOD = """---
@@ -78,6 +80,8 @@ def test_a_good_guide_with_extras_and_a_bom(tmp_path: Path) -> None:
             None,
         ),
         ("---\n- a\n- b\n---\nbody\n", "front matter must be 'key: value' lines (got a list)", 2),
+        (GOOD.replace("2026-11-17", "2026-13-45"), "invalid value in front matter: month", None),
+        ("---\n" + "[" * 5000 + "\n---\n", "invalid YAML in front matter", None),
         ("---\n---\nbody\n", "missing required fields: slug, title, level, url, updated_at", None),
     ],
 )
@@ -106,3 +110,19 @@ def test_missing_guides_folder_is_one_problem(tmp_path: Path) -> None:
     batch = load_guides(tmp_path / "nope")
     assert batch.guides == []
     assert [p.reason for p in batch.problems] == ["guides folder not found"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.text(alphabet=list(":-[]{}!&*#|>'\"\n 0123456789sluglevetdaw"), max_size=200),
+    )
+)
+def test_random_guide_text_never_raises(text: str) -> None:
+    try:
+        guide = parse_guide("---\n" + text + "\n---\nbody\n", "random")
+    except GuideError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert guide.slug == "random"

@@ -83,6 +83,10 @@ def parse_guide(text: str, stem: str) -> Guide:
         what = f"{context}: {problem}" if context else problem
         line = mark.line + 2 if mark is not None else None
         raise GuideError(f"invalid YAML in front matter: {what}", line) from None
+    except RecursionError:
+        raise GuideError("invalid YAML in front matter: nested too deeply") from None
+    except ValueError as exc:  # a constructor's error, e.g. the date 2026-13-45
+        raise GuideError(f"invalid value in front matter: {exc}") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
