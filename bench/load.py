@@ -13,9 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from newsletter.sources import load_jsonl
+from newsletter.sources import load_guides, load_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLE_GUIDES = Path(__file__).resolve().parent.parent / "content" / "guides"
 SOURCES = ["Reuters", "OpenAI Blog", "The Verge", "Ars Technica", "Nikkei"]
 
 
@@ -62,6 +63,36 @@ def _case(folder: Path, name: str, size: int, bad_every: int, extra: bool) -> di
     }
 
 
+def _guides(folder: Path, count: int) -> dict[str, object]:
+    """Load ``count`` guides made from the sample ones (new slugs, same text)."""
+    samples = sorted(SAMPLE_GUIDES.glob("*.md"))
+    target = folder / "guides"
+    target.mkdir()
+    for number in range(count):
+        source = samples[number % len(samples)]
+        slug = f"{source.stem}-{number}"
+        text = source.read_text(encoding="utf-8").replace(
+            f"slug: {source.stem}\n", f"slug: {slug}\n", 1
+        )
+        (target / f"{slug}.md").write_text(text, encoding="utf-8")
+    best = cpu = float("inf")
+    kept = problems = 0
+    for _ in range(3):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        batch = load_guides(target)
+        best = min(best, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
+        kept, problems = len(batch.guides), len(batch.problems)
+    return {
+        "case": f"guides-{count}",
+        "lines": count,
+        "kept": kept,
+        "problems": problems,
+        "seconds": best,
+        "cpu_seconds": cpu,
+    }
+
+
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,10 +101,11 @@ def main() -> None:
         rows.append(_case(folder, "clean-100k", 100_000, 0, False))
         rows.append(_case(folder, "1pct-bad-100k", 100_000, 100, False))
         rows.append(_case(folder, "extra-fields-100k", 100_000, 0, True))
+        rows.append(_guides(folder, 2_000))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     table = [
-        "| case | lines | kept | problems | wall s | cpu s |",
+        "| case | lines/files | kept | problems | wall s | cpu s |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     table += [
