@@ -105,7 +105,7 @@ def _topics(values: list[str]) -> list[str]:
     return list(seen)
 
 
-def _build(info: FeedInfo, fields: dict[str, Any]) -> NewsItem:
+def _build(fields: dict[str, Any]) -> NewsItem:
     try:
         return NewsItem.model_validate(fields)
     except ValidationError as exc:
@@ -161,7 +161,6 @@ def _xml_entry(info: FeedInfo, entry: Mapping[str, Any], score_key: str | None) 
     raw_score = entry.get(score_key) if score_key else None
     tags = [t.get("term") or t.get("label") or "" for t in entry.get("tags") or ()]
     return _build(
-        info,
         {
             "id": entry_slug(str(key), info.source),
             "title": truncate(title, TITLE_LIMIT),
@@ -267,7 +266,6 @@ def _json_entry(info: FeedInfo, entry: Any, base_url: str | None) -> NewsItem:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise EntryError(f"tags must be a list of strings (got {show(tags)})")
     return _build(
-        info,
         {
             "id": entry_slug(key, info.source),
             "title": truncate(title, TITLE_LIMIT),
