@@ -43,8 +43,6 @@ def serve_command(
     for warning in startup_warnings(cfg, secrets):
         console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, soft_wrap=True)
     app = create_app(cfg, secrets, bind_host=bind)
-    where = f"[{bind}]" if ":" in bind else bind
-    console.print(f"serving on http://{where}:{port if port is not None else cfg.web.port}/")
     uvicorn.run(
         app,
         host=bind,

@@ -76,8 +76,14 @@ def _insert_ignore(conn: Connection, table: Table, values: Mapping[str, Any]) ->
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        pg = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-        return bool(conn.execute(pg).rowcount)
+        # With RETURNING (implicit for serial keys) psycopg reports rowcount -1: ask for rows.
+        pg = (
+            postgresql.insert(table)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(*table.primary_key.columns)
+        )
+        return conn.execute(pg).first() is not None
     try:
         with conn.begin_nested():
             conn.execute(insert(table).values(**values))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Mapping
@@ -52,7 +53,7 @@ class WebContext:
         """The database engine, created from ``storage.url`` on first use."""
         with self._lock:
             if self._engine is None:
-                self._engine = sa_create_engine(self.cfg.storage_url)
+                self._engine = default_engine(self.cfg)
             return self._engine
 
     @property
@@ -77,6 +78,22 @@ class WebContext:
         response = HTMLResponse(html, status_code=status_code, headers=headers)
         response.headers["Content-Security-Policy"] = PAGE_CSP
         return response
+
+
+def default_engine(cfg: Settings) -> Engine:
+    """The store's engine for ``storage.url``.
+
+    Uses ``newsletter.store.db.open_store`` (SQLite pragmas, migrations) when the store
+    package provides it, else a plain SQLAlchemy engine on the same URL.
+    """
+    try:
+        db = importlib.import_module("newsletter.store.db")
+    except ImportError:
+        url = cfg.storage_url
+        args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        return sa_create_engine(url, connect_args=args)
+    engine: Engine = db.open_store(cfg)
+    return engine
 
 
 def context(request: Request) -> WebContext:
@@ -132,7 +149,8 @@ def create_app(
     async def _headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Not "no-referrer": Chromium then sends "Origin: null" on same-origin form posts.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
 
@@ -147,6 +165,10 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"ok": True})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     app.include_router(unsubscribe.router)
     app.include_router(webhooks.router)
