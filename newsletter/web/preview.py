@@ -165,25 +165,24 @@ def issue_page(
 ) -> Response:
     """One issue: subject, preheader, the email (desktop/mobile/dark), the text, the checks."""
     plan = _plan(ctx, issue_id)
-    response = HTMLResponse("")
-    token = ctx.csrf.issue(request, response)
+    session, new_session = ctx.csrf.begin(request)
     text = _read(ctx, issue_id, "email.txt")
     page = ctx.page(
         "issue.html",
         plan=plan,
         checks=load_checks(ctx, issue_id),
         has_email=ctx.archive.file(issue_id, "email.html").is_file(),
+        has_web=ctx.archive.file(issue_id, "web.html").is_file(),
         text=substitute(text, SAMPLE_VALUES) if text is not None else None,
         view=view,
         scheme=scheme,
         width=VIEW_WIDTHS[view],
         csrf_field=CSRF_FIELD,
-        csrf_token=token,
+        csrf_token=ctx.csrf.token_for(session),
         just_approved=bool(approved) and plan.status == "approved",
     )
-    for key, value in response.headers.items():
-        if key.lower() == "set-cookie":
-            page.headers.append(key, value)
+    if new_session:
+        ctx.csrf.remember(request, page, session)
     page.headers["Cache-Control"] = "no-store"
     return page
 

@@ -121,20 +121,23 @@ class Csrf:
         mac = hmac.new(self._key, session.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
-    def issue(self, request: Request, response: Response) -> str:
-        """The token for this browser, setting a session cookie if it has none yet."""
+    def begin(self, request: Request) -> tuple[str, bool]:
+        """This browser's session id, and whether it is new (then call :meth:`remember`)."""
         session = self.session(request)
-        if session is None:
-            session = secrets.token_urlsafe(32)
-            response.set_cookie(
-                SESSION_COOKIE,
-                session,
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-                path="/",
-            )
-        return self.token_for(session)
+        if session is not None:
+            return session, False
+        return secrets.token_urlsafe(32), True
+
+    def remember(self, request: Request, response: Response, session: str) -> None:
+        """Set the session cookie (HttpOnly, SameSite=Strict, Secure over https)."""
+        response.set_cookie(
+            SESSION_COOKIE,
+            session,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
 
     def verify(self, request: Request, token: str | None) -> None:
         """Raise 403 unless the request is same-origin and carries its session's token."""
