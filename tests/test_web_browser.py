@@ -111,7 +111,7 @@ def test_editor_clicks_through_preview_and_approves(site: Site, browser: Any) ->
     page.get_by_role("link", name="Mobile (375 px)").click()
     page.wait_for_url("**view=mobile**")
     page.frame_locator("#email-frame").locator("#top-story").wait_for()
-    inner = page.frame("email") or page.frames[1]
+    inner = page.locator("#email-frame").element_handle().content_frame()
     width = inner.evaluate("() => window.innerWidth")
     assert width == 375
     assert inner.evaluate("() => document.documentElement.scrollWidth") <= 375
@@ -120,7 +120,7 @@ def test_editor_clicks_through_preview_and_approves(site: Site, browser: Any) ->
     page.get_by_role("link", name="Dark").click()
     page.wait_for_url("**scheme=dark**")
     page.frame_locator("#email-frame").locator("#top-story").wait_for()
-    inner = page.frames[1]
+    inner = page.locator("#email-frame").element_handle().content_frame()
     background = inner.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(17, 17, 17)"  # the email's own dark-mode rule applies
     _shot(page, "04-issue-mobile-dark")

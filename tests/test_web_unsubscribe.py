@@ -136,6 +136,14 @@ def test_missing_secret_key_answers_503(tmp_path: Path) -> None:
     assert subscriber(engine, sid)["status"] == "active"
 
 
+def test_missing_secret_key_is_reported_before_the_database(tmp_path: Path) -> None:
+    client = TestClient(
+        create_app(project(tmp_path), secrets(key=None), engine=sa.create_engine("sqlite://"))
+    )
+    res = client.get("/unsubscribe", params={"t": token(1, "ada@example.com")})
+    assert res.status_code == 503 and "signing key" in res.text
+
+
 def test_database_not_ready_answers_503(tmp_path: Path) -> None:
     empty = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     client = TestClient(create_app(project(tmp_path), secrets(), engine=empty))

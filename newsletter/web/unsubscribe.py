@@ -51,11 +51,16 @@ def _db(ctx: WebContext) -> Iterator[Connection]:
         raise HTTPException(503, NO_DB) from None
 
 
-def _subscriber(ctx: WebContext, conn: Connection, token: str | None) -> store.SubscriberRow:
-    """The subscriber a valid token names; 503 without a key, 400 for any bad token."""
+def _key(ctx: WebContext) -> bytes:
     key = ctx.secret_key
     if key is None:
         raise HTTPException(503, NO_KEY)
+    return key
+
+
+def _subscriber(ctx: WebContext, conn: Connection, token: str | None) -> store.SubscriberRow:
+    """The subscriber a valid token names; 503 without a key, 400 for any bad token."""
+    key = _key(ctx)
     sid = token_subscriber_id(token) if token else None
     if sid is None or token is None:
         raise HTTPException(400, BAD_LINK)
@@ -74,6 +79,7 @@ def _page(ctx: WebContext, name: str, **values: Any) -> HTMLResponse:
 @router.get("/unsubscribe", response_class=HTMLResponse)
 def unsubscribe_form(ctx: Ctx, t: Token = None) -> Response:
     """A confirmation page whose button posts the one-click form. Changes nothing."""
+    _key(ctx)
     with _db(ctx) as conn:
         sub = _subscriber(ctx, conn, t)
     return _page(
@@ -88,6 +94,7 @@ def unsubscribe_form(ctx: Ctx, t: Token = None) -> Response:
 @router.post("/unsubscribe", response_class=HTMLResponse)
 def unsubscribe_now(ctx: Ctx, t: Token = None) -> Response:
     """RFC 8058 one-click unsubscribe: the token authorises; repeating it is harmless."""
+    _key(ctx)
     with _db(ctx) as conn:
         sub = _subscriber(ctx, conn, t)
         store.unsubscribe(conn, sub.id)
@@ -104,6 +111,7 @@ def unsubscribe_now(ctx: Ctx, t: Token = None) -> Response:
 @router.get("/preferences", response_class=HTMLResponse)
 def preferences_form(ctx: Ctx, t: Token = None) -> Response:
     """Choose Midweek, Sunday or both, or unsubscribe from all."""
+    _key(ctx)
     with _db(ctx) as conn:
         sub = _subscriber(ctx, conn, t)
     return _preferences_page(ctx, sub, t, saved=False)
@@ -118,6 +126,7 @@ def preferences_save(
     action: Annotated[Literal["save", "unsubscribe"], Form()] = "save",
 ) -> Response:
     """Save the editions chosen (none chosen, or "unsubscribe from all", unsubscribes)."""
+    _key(ctx)
     with _db(ctx) as conn:
         sub = _subscriber(ctx, conn, t)
         if action == "unsubscribe":
