@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from web_support import add_subscriber, db, subscriber
 
@@ -154,3 +156,40 @@ def test_event_without_id_is_deduplicated_by_content(db: sa.Engine) -> None:
     with db.begin() as conn:
         assert store.apply_provider_event(conn, event).new
         assert not store.apply_provider_event(conn, dict(event)).new
+
+
+def test_concurrent_replays_record_each_event_once(db: sa.Engine) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("concurrent writers are a PostgreSQL case (SQLite serialises writers)")
+    sid = add_subscriber(db, "race@example.com")
+    batch = [
+        {"event": "bounce", "email": "race@example.com", "sg_event_id": "race-1"},
+        *(
+            {"event": "open", "email": "race@example.com", "sg_event_id": f"o-{i}"}
+            for i in range(200)
+        ),
+    ]
+    barrier = threading.Barrier(4)
+    new_counts: list[int] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        with db.begin() as conn:
+            outcomes = store.apply_provider_events(conn, batch)
+        new_counts.append(sum(o.new for o in outcomes))
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(new_counts) == len(batch)  # every event counted new exactly once overall
+    with db.connect() as conn:
+        assert conn.execute(
+            sa.select(sa.func.count()).select_from(tables.events)
+        ).scalar_one() == len(batch)
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(tables.suppressions)).scalar_one()
+            == 1
+        )
+    assert subscriber(db, sid)["status"] == "bounced"

@@ -117,7 +117,6 @@ def _apply(ctx: WebContext, events: list[dict[str, Any]]) -> dict[str, int]:
     """Apply every event in one transaction; replays are counted as duplicates."""
     counts = {"received": len(events), "new": 0, "duplicate": 0}
     with ctx.engine.begin() as conn:
-        for event in events:
-            outcome = store.apply_provider_event(conn, event, provider="sendgrid")
+        for outcome in store.apply_provider_events(conn, events, provider="sendgrid"):
             counts["new" if outcome.new else "duplicate"] += 1
     return counts
