@@ -7,7 +7,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach every command to the app."""
-    from newsletter.cli import version_cmd, web_cmd
+    from newsletter.cli import render_cmd, version_cmd, web_cmd
 
     version_cmd.register(app)
+    render_cmd.register(app)
     web_cmd.register(app)
