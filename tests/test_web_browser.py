@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +169,35 @@ def test_subscriber_unsubscribes_from_the_confirmation_page(site: Site, browser:
     assert page.get_by_role("heading").first.inner_text() == "This link does not work"
     _shot(page, "13-bad-link")
     page.close()
+
+
+def test_real_rendered_issue_in_the_preview(tmp_path: Path, browser: Any) -> None:
+    """The render step's real output: mobile has no sideways scroll, dark shows dark styles."""
+    from newsletter.rendering import render_issue
+    from newsletter.rendering.sample import sample_plan
+    from newsletter.sources import load_content
+
+    cfg = project(tmp_path)
+    archive = Archive(cfg.archive_dir)
+    plan = sample_plan(load_content(cfg).catalog, "sunday", datetime(2026, 11, 22, 8, tzinfo=UTC))
+    archive.save_plan(plan)
+    render_issue(cfg, plan.id)
+    app = create_app(cfg, secrets(), engine=sqlite_engine(tmp_path))
+    for url in _serve(app):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{url}/")
+        summary = page.locator("tbody tr").first.inner_text()
+        assert re.search(r"[1-9]\d* pass", summary), summary  # the render step's checks.json
+        page.goto(f"{url}/issues/{plan.id}/edit?view=mobile&scheme=light")
+        frame = page.locator("#email-frame").element_handle().content_frame()
+        frame.wait_for_load_state()
+        assert frame.evaluate("() => window.innerWidth") == 375
+        assert frame.evaluate("() => document.documentElement.scrollWidth") <= 375
+        light = frame.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        page.goto(f"{url}/issues/{plan.id}/edit?view=mobile&scheme=dark")
+        frame = page.locator("#email-frame").element_handle().content_frame()
+        frame.wait_for_load_state()
+        dark = frame.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert light != dark and dark == "rgb(15, 17, 21)"  # templates/email/dark.css
+        _shot(page, "20-real-issue-mobile-dark")
+        page.close()
