@@ -128,6 +128,18 @@ def test_approve_from_another_origin_is_refused(client: TestClient, archive: Arc
     assert _status(archive) == "draft"
 
 
+def test_origin_of_the_public_url_is_accepted(client: TestClient, archive: Archive) -> None:
+    # Behind a reverse proxy that rewrites Host, the browser's Origin is the public URL's.
+    token = _token(client.get(f"/issues/{ISSUE}/edit").text)
+    res = client.post(
+        f"/issues/{ISSUE}/approve",
+        data={"csrf_token": token},
+        headers={"Origin": "https://almanac.example"},
+        follow_redirects=False,
+    )
+    assert res.status_code == 303 and _status(archive) == "approved"
+
+
 def test_token_of_another_session_is_refused(
     tmp_path: Path, client: TestClient, archive: Archive
 ) -> None:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from web_support import add_subscriber, db, subscriber
+from web_support import add_subscriber, db, pg, subscriber
 
 from newsletter.store import events as store
 from newsletter.store import tables
 
-__all__ = ["db"]
+__all__ = ["db", "pg"]
 
 
 def _ledger(engine: sa.Engine, issue_id: str, sid: int, email: str, status: str) -> None:
@@ -158,9 +158,9 @@ def test_event_without_id_is_deduplicated_by_content(db: sa.Engine) -> None:
         assert not store.apply_provider_event(conn, dict(event)).new
 
 
-def test_concurrent_replays_record_each_event_once(db: sa.Engine) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("concurrent writers are a PostgreSQL case (SQLite serialises writers)")
+@pytest.mark.postgres
+def test_concurrent_replays_record_each_event_once(pg: sa.Engine) -> None:
+    db = pg  # concurrent writers are a PostgreSQL case (SQLite serialises writers)
     sid = add_subscriber(db, "race@example.com")
     batch = [
         {"event": "bounce", "email": "race@example.com", "sg_event_id": "race-1"},

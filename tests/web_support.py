@@ -236,6 +236,17 @@ def events_json(*events: dict[str, Any]) -> bytes:
 _PG: bool | None = None
 
 
+@pytest.fixture
+def pg() -> Iterator[sa.Engine]:
+    """PostgreSQL only (a unique schema per test); skips when it is unreachable."""
+    global _PG
+    if _PG is None:
+        _PG = postgres_available()
+    if not _PG:
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    yield from postgres_engine()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """The database on SQLite and on PostgreSQL (a unique schema per test)."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -133,7 +134,7 @@ def create_app(
         secrets=secrets,
         archive=Archive(cfg.archive_dir),
         guard=EditorGuard.from_secrets(secrets, bind_host or cfg.web.host),
-        csrf=Csrf(key),
+        csrf=Csrf(key, frozenset({urlsplit(str(cfg.web.public_url)).netloc})),
         templates=_templates(),
         _engine=engine,
     )

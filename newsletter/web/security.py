@@ -110,8 +110,9 @@ class Csrf:
     outright.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, trusted_hosts: frozenset[str] = frozenset()) -> None:
         self._key = hashlib.sha256(b"almanac-csrf:" + key).digest()
+        self._trusted = frozenset(h.lower() for h in trusted_hosts)
 
     def session(self, request: Request) -> str | None:
         value = request.cookies.get(SESSION_COOKIE)
@@ -141,7 +142,7 @@ class Csrf:
 
     def verify(self, request: Request, token: str | None) -> None:
         """Raise 403 unless the request is same-origin and carries its session's token."""
-        check_same_origin(request)
+        check_same_origin(request, self._trusted)
         session = self.session(request)
         if not token or session is None:
             raise HTTPException(status_code=403, detail="Missing form token: reload the page.")
@@ -149,14 +150,18 @@ class Csrf:
             raise HTTPException(status_code=403, detail="Invalid form token: reload the page.")
 
 
-def check_same_origin(request: Request) -> None:
-    """Refuse a request whose Origin (or, lacking one, Referer) names another site."""
-    host = request.headers.get("host", "").lower()
+def check_same_origin(request: Request, trusted: frozenset[str] = frozenset()) -> None:
+    """Refuse a request whose Origin (or, lacking one, Referer) names another site.
+
+    Same site means the request's own ``Host``, or one of ``trusted`` (the public URL's
+    host, for a reverse proxy that rewrites ``Host``).
+    """
+    allowed = {request.headers.get("host", "").lower(), *trusted}
     origin = request.headers.get("origin")
     if origin is not None:
-        if origin == "null" or urlsplit(origin).netloc.lower() != host:
+        if origin == "null" or urlsplit(origin).netloc.lower() not in allowed:
             raise HTTPException(status_code=403, detail="Cross-site request refused.")
         return
     referer = request.headers.get("referer")
-    if referer and urlsplit(referer).netloc.lower() != host:
+    if referer and urlsplit(referer).netloc.lower() not in allowed:
         raise HTTPException(status_code=403, detail="Cross-site request refused.")
