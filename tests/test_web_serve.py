@@ -13,6 +13,8 @@ import httpx
 from conftest import ROOT
 from web_support import project
 
+from newsletter.web.security import redact_tokens
+
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "SENDGRID_"))}
@@ -59,7 +61,7 @@ def test_serve_on_loopback_warns_and_answers(tmp_path: Path) -> None:
             "0",
         ],
         stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         text=True,
         env=_env(),
     )
@@ -81,7 +83,18 @@ def test_serve_on_loopback_warns_and_answers(tmp_path: Path) -> None:
         assert any("NEWSLETTER_SECRET_KEY is not set" in line for line in seen)
         assert httpx.get(f"{url}/healthz", timeout=10).json() == {"ok": True}
         assert httpx.get(f"{url}/", timeout=10).status_code == 200
-        assert httpx.get(f"{url}/unsubscribe?t=1.abc", timeout=10).status_code == 503
+        assert httpx.get(f"{url}/unsubscribe?t=1.abcSECRET", timeout=10).status_code == 503
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        out, rest = proc.communicate(timeout=20)
+    log = "".join(seen) + rest + out
+    assert "/unsubscribe?t=[redacted]" in log and "abcSECRET" not in log
+
+
+def test_redact_tokens() -> None:
+    assert redact_tokens("GET /preferences?t=12.abc-_x&x=1") == "GET /preferences?t=[redacted]&x=1"
+    assert redact_tokens("/unsubscribe?a=1&t=9.z") == "/unsubscribe?a=1&t=[redacted]"
+    assert (
+        redact_tokens("/issues/2026-11-22-sunday?view=mobile")
+        == "/issues/2026-11-22-sunday?view=mobile"
+    )

@@ -27,10 +27,12 @@ def serve_command(
     config: ConfigOpt = None,
 ) -> None:
     """Serve the editor preview, one-click unsubscribe, preferences and the SendGrid webhook."""
+    import logging
+
     import uvicorn
 
     from newsletter.web import create_app, startup_warnings
-    from newsletter.web.security import is_loopback
+    from newsletter.web.security import RedactTokens, is_loopback
 
     cfg = settings(ctx, config)
     secrets = Secrets.from_env()
@@ -43,6 +45,7 @@ def serve_command(
     for warning in startup_warnings(cfg, secrets):
         console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, soft_wrap=True)
     app = create_app(cfg, secrets, bind_host=bind)
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     uvicorn.run(
         app,
         host=bind,

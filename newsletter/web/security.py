@@ -7,6 +7,8 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import logging
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -165,3 +167,22 @@ def check_same_origin(request: Request, trusted: frozenset[str] = frozenset()) -
     referer = request.headers.get("referer")
     if referer and urlsplit(referer).netloc.lower() not in allowed:
         raise HTTPException(status_code=403, detail="Cross-site request refused.")
+
+
+_TOKEN_PARAM = re.compile(r"([?&]t=)[^&#\s]*")
+
+
+def redact_tokens(text: str) -> str:
+    """Hide subscriber tokens (``?t=…``) in a URL or log line."""
+    return _TOKEN_PARAM.sub(r"\1[redacted]", text)
+
+
+class RedactTokens(logging.Filter):
+    """Keeps per-subscriber tokens out of uvicorn's access log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_tokens(record.msg)
+        return True
