@@ -56,6 +56,7 @@ MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CATEGORIES = 10
 MAX_CATEGORY_LENGTH = 255
 ACCEPTED = frozenset({200, 202})
+CONTENT_TYPE = "application/json; charset=utf-8"
 _MAX_ERROR_CHARS = 500
 
 
@@ -107,12 +108,8 @@ def safe_name(name: str | None) -> str | None:
 
 
 def _substitution_bytes(values: dict[str, str]) -> int:
-    size = 0
-    for key, value in values.items():
-        size += len(key) + len(value)
-    if size * 4 <= MAX_SUBSTITUTION_BYTES:
-        return size  # even all 4-byte characters would fit: skip encoding
-    return sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
+    """The size SendGrid counts: keys and values in UTF-8."""
+    return sum(len(k.encode()) + len(str(v).encode()) for k, v in values.items())
 
 
 def _categories(issue: OutgoingIssue) -> list[str]:
@@ -166,31 +163,50 @@ def prepare_payload(
     seen: set[str] = set()
     personalizations: list[dict[str, Any]] = []
     add = personalizations.append
+    see = seen.add
+    # The hot loop of a million-recipient send: dict literals, no copies of shared parts.
     for r in recipients:
-        key = r.email.lower()
+        email = r.email
+        key = email.lower()
         if key in seen:
-            duplicates.append(r.email)
+            duplicates.append(email)
             continue
-        seen.add(key)
-        values = r.values if type(r.values) is dict else dict(r.values)
-        if values and _substitution_bytes(values) > MAX_SUBSTITUTION_BYTES:
-            rejected[r.email] = (
-                f"substitutions are {_substitution_bytes(values)} bytes "
-                f"(SendGrid takes at most {MAX_SUBSTITUTION_BYTES} per recipient)"
-            )
-            continue
-        name = safe_name(r.name) if r.name else None
-        p: dict[str, Any] = {
-            "to": [{"email": r.email, "name": name} if name else {"email": r.email}],
-            "custom_args": custom_args,
-        }
-        if values:
-            p["substitutions"] = values
+        see(key)
+        values = r.values
+        if type(values) is not dict:
+            values = dict(values)
+        if values and (sum(map(len, values)) + sum(map(len, values.values()))) * 4 > (
+            MAX_SUBSTITUTION_BYTES
+        ):
+            size = _substitution_bytes(values)
+            if size > MAX_SUBSTITUTION_BYTES:
+                rejected[email] = (
+                    f"substitutions are {size} bytes "
+                    f"(SendGrid takes at most {MAX_SUBSTITUTION_BYTES} per recipient)"
+                )
+                continue
+        name = r.name
+        if name and (
+            "," in name
+            or ";" in name
+            or not name.isprintable()
+            or name[0] == " "
+            or name[-1] == " "
+        ):
+            name = safe_name(name)
         headers = r.headers
-        if headers:
-            if type(headers) is not dict or not all(type(v) is str for v in headers.values()):
-                headers = {str(k): str(v) for k, v in headers.items()}
-            p["headers"] = headers
+        if type(headers) is not dict:
+            headers = dict(headers)
+        p = {
+            "to": [{"email": email, "name": name} if name else {"email": email}],
+            "custom_args": custom_args,
+            "substitutions": values,
+            "headers": headers,
+        }
+        if not values:
+            del p["substitutions"]
+        if not headers:
+            del p["headers"]
         add(p)
     if duplicates:
         log.warning(
@@ -228,6 +244,37 @@ def build_payload(
 ) -> dict[str, Any]:
     """The ``/v3/mail/send`` body for one batch (see :func:`prepare_payload` for who is left out)."""
     return prepare_payload(issue, recipients, settings).body
+
+
+def encode_payload(body: dict[str, Any]) -> bytes:
+    """The request body as compact JSON bytes (ASCII, non-ASCII characters escaped)."""
+    return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
+class _QuietBytes(bytes):
+    """Bytes that print as their size: python_http_client formats every request's payload into
+    a DEBUG message (enabled or not), which costs milliseconds and would expose addresses."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+
+class _Body:
+    """A serialised body for python_http_client: with a Content-Type other than exactly
+    ``application/json`` it posts ``request_body.encode("utf-8")`` as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def encode(self, encoding: str = "utf-8") -> bytes:
+        return _QuietBytes(self.data)
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -324,9 +371,10 @@ class SendGridProvider:
         self._client: Any = None
         if self._key is not None:
             self._client = sendgrid.SendGridAPIClient(self._key, host=self.host)
-            # Set now: the client would otherwise add it to its shared headers on first use,
-            # racing with other threads reading them.
-            self._client.client.request_headers["Content-Type"] = "application/json"
+            # Not exactly "application/json": the client then posts our own serialisation
+            # (see _Body) instead of running json.dumps itself. Set now, because the client
+            # would otherwise add the header to its shared dict on first use, racing threads.
+            self._client.client.request_headers["Content-Type"] = CONTENT_TYPE
 
     def __repr__(self) -> str:
         return f"SendGridProvider(host={self.host!r}, batch={self.max_batch_size})"
@@ -351,10 +399,9 @@ class SendGridProvider:
         prepared = prepare_payload(issue, recipients, self.settings)
         if not prepared.size:
             return BatchResult(rejected=prepared.rejected)
+        body = _Body(encode_payload(prepared.body))
         try:
-            response = self._client.client.mail.send.post(
-                request_body=prepared.body, timeout=self.timeout
-            )
+            response = self._client.client.mail.send.post(request_body=body, timeout=self.timeout)
         except python_http_client.exceptions.HTTPError as exc:
             raise self._http_error(exc) from None
         except urllib.error.URLError as exc:
