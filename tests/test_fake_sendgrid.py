@@ -5,15 +5,24 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from newsletter.delivery import build_payload
-from tests.fakes import FakeSendGrid, Fault, MailSendValidator, load_mail_send_schema
-from tests.fakes.sendgrid_server import openapi_to_jsonschema
+from tests.fakes import (
+    DEFAULT_KEY,
+    FakeSendGrid,
+    Fault,
+    MailSendValidator,
+    load_mail_send_schema,
+)
+from tests.fakes.sendgrid_server import openapi_to_jsonschema, parse_fault
 from tests.test_provider_sendgrid import make_issue, recipients
 
 
@@ -171,3 +180,48 @@ def test_counting_mode_without_validation(good: dict[str, Any]) -> None:
             assert post(server, json.dumps(good, separators=(",", ":")).encode())[0] == 202
         assert server.accepted_requests == 3 and server.accepted_recipients == 9
         assert server.requests == []
+
+
+def test_random_faults_are_reproducible(good: dict[str, Any]) -> None:
+    data = json.dumps(good).encode()
+
+    def run() -> list[int]:
+        with FakeSendGrid(fault_rate=0.5, random_faults=[Fault.server_error(503)], seed=7) as s:
+            return [post(s, data)[0] for _ in range(12)]
+
+    first = run()
+    assert first == run()
+    assert set(first) == {202, 503}
+
+
+def test_fault_specs() -> None:
+    assert parse_fault("429:3").headers == {"Retry-After": "3"}
+    assert parse_fault("503").status == 503
+    assert parse_fault("drop_after_body:lost").deliver is False
+    assert parse_fault("slow:2").delay == 2
+    with pytest.raises(ValueError):
+        parse_fault("teapot")
+
+
+def test_runs_as_a_process_and_records_to_a_file(tmp_path: Path, good: dict[str, Any]) -> None:
+    sink = tmp_path / "accepted.txt"
+    command = [sys.executable, "-m", "tests.fakes.sendgrid_server", "--record-to", str(sink)]
+    command += ["--fault", "500"]
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            data = json.dumps(good).encode()
+            request = urllib.request.Request(
+                url + "/v3/mail/send",
+                data=data,
+                headers={"Authorization": f"Bearer {DEFAULT_KEY}"},
+            )
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(request, timeout=5)
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.status == 202
+        finally:
+            proc.terminate()
+    assert sink.read_text().splitlines() == [p["to"][0]["email"] for p in good["personalizations"]]

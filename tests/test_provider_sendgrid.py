@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -353,6 +355,18 @@ def test_unknown_host_is_transient() -> None:
         SendGridProvider(cfg, "SG.key").send_batch(make_issue(), recipients(1))
 
 
+def test_connect_timeout_is_transient() -> None:
+    # A listener whose accept queue is full drops new SYNs: the connect itself times out.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            cfg = SendGridConfig(host=f"http://127.0.0.1:{port}", timeout=0.5)
+            with pytest.raises(ProviderTransientError, match="timed out"):
+                SendGridProvider(cfg, "SG.key").send_batch(make_issue(), recipients(1))
+
+
 def test_drop_after_the_body_is_uncertain(server: FakeSendGrid) -> None:
     server.script(Fault.drop_after_body(deliver=True))
     with pytest.raises(ProviderUncertainError):
@@ -385,6 +399,26 @@ def test_provider_recovers_after_faults(server: FakeSendGrid) -> None:
         with pytest.raises(ProviderTransientError):
             provider.send_batch(make_issue(), recipients(1))
     assert provider.send_batch(make_issue(), recipients(1)).status_code == 202
+
+
+def test_threads_share_one_provider(server: FakeSendGrid) -> None:
+    provider = provider_for(server)
+    batches = [recipients(300)[i : i + 50] for i in range(0, 300, 50)]
+    errors: list[BaseException] = []
+
+    def send(batch: list[Recipient]) -> None:
+        try:
+            provider.send_batch(make_issue(), batch)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and server.rejected == []
+    assert sorted(server.recipients()) == sorted(r.email for r in recipients(300))
 
 
 # -- helpers -------------------------------------------------------------------------------

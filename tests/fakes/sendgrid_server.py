@@ -23,14 +23,14 @@ import argparse
 import gzip
 import json
 import os
+import random
 import re
 import secrets
 import socket
 import struct
-import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -384,8 +384,14 @@ class FakeSendGrid:
         port: int = 0,
         schema_path: Path | None = None,
         on_accept: Callable[[ReceivedRequest], None] | None = None,
+        fault_rate: float = 0.0,
+        random_faults: Sequence[Fault] = (),
+        seed: int | None = None,
     ) -> None:
         self.api_key = api_key
+        self.fault_rate = fault_rate
+        self.random_faults = tuple(random_faults)
+        self._random = random.Random(seed)
         self.validate = validate
         self.record = record
         self.on_accept = on_accept
@@ -458,7 +464,11 @@ class FakeSendGrid:
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            if self.random_faults and self._random.random() < self.fault_rate:
+                return self._random.choice(self.random_faults)
+            return None
 
     def _note(self, outcome: int | str, recipients: int) -> None:
         with self._lock:
@@ -575,7 +585,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, fault.body, fault.headers)
             return
         body: dict[str, Any] | None = None
-        if fake.validate or fake.record:
+        if fake.validate or fake.record or fake.on_accept is not None:
             try:
                 parsed = json.loads(raw)
             except ValueError as exc:
@@ -609,6 +619,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, None, {"X-Message-Id": message_id})
 
 
+def parse_fault(spec: str) -> Fault:
+    """A fault from a short spec: ``429[:retry_after]``, ``5xx status[:retry_after]``,
+    ``401``, ``403``, ``413``, ``drop_before_body``, ``drop_after_body[:lost]``
+    (``lost``: not delivered), ``slow:SECONDS``."""
+    name, _, arg = spec.strip().partition(":")
+    if name == "429":
+        return Fault.rate_limited(float(arg) if arg else 1)
+    if name.isdigit() and int(name) >= 500:
+        return Fault.server_error(int(name), float(arg) if arg else None)
+    simple = {"401": Fault.unauthorized, "403": Fault.forbidden, "413": Fault.too_large}
+    if name in simple:
+        return simple[name]()
+    if name == "drop_before_body":
+        return Fault.drop_before_body()
+    if name == "drop_after_body":
+        return Fault.drop_after_body(deliver=arg != "lost")
+    if name == "slow":
+        return Fault.slow(float(arg or 5))
+    raise ValueError(f"unknown fault {spec!r}")
+
+
 def closed_port() -> int:
     """A port on 127.0.0.1 nobody listens on (connecting to it is refused)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -618,12 +649,42 @@ def closed_port() -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve until interrupted; print the base URL on the first line of stdout."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description="A SendGrid stand-in on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--key", default=DEFAULT_KEY)
+    parser.add_argument("--key", default=DEFAULT_KEY, help="the API key it accepts")
     parser.add_argument("--no-validate", action="store_true", help="skip schema validation")
+    parser.add_argument(
+        "--record-to", type=Path, help="append each accepted address to this file, one a line"
+    )
+    parser.add_argument(
+        "--fault", action="append", default=[], help="answer the next request so (repeatable)"
+    )
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="chance of a random fault")
+    parser.add_argument(
+        "--random-fault", action="append", default=[], help="a fault to pick at random"
+    )
+    parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    server = FakeSendGrid(args.key, validate=not args.no_validate, record=False, port=args.port)
+    sink = args.record_to.open("a", encoding="utf-8") if args.record_to else None
+    sink_lock = threading.Lock()
+
+    def record(request: ReceivedRequest) -> None:
+        if sink is not None and request.recipients:
+            with sink_lock:
+                sink.write("".join(f"{email}\n" for email in request.recipients))
+                sink.flush()
+
+    server = FakeSendGrid(
+        args.key,
+        validate=not args.no_validate,
+        record=False,
+        port=args.port,
+        on_accept=record,
+        fault_rate=args.fault_rate,
+        random_faults=[parse_fault(f) for f in args.random_fault],
+        seed=args.seed,
+    )
+    server.script(*(parse_fault(f) for f in args.fault))
     print(server.url, flush=True)
     try:
         server._httpd.serve_forever(poll_interval=0.05)
@@ -631,7 +692,8 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server._httpd.server_close()
-        sys.stdout.flush()
+        if sink is not None:
+            sink.close()
 
 
 if __name__ == "__main__":
