@@ -126,3 +126,14 @@ def test_sendgrid_without_a_key_fails_when_sending(cfg: Settings) -> None:
     provider = make_provider(cfg, Secrets(), "sendgrid")
     with pytest.raises(ProviderAuthError, match="SENDGRID_API_KEY"):
         provider.send_batch(make_issue(), [make_recipient(1)])
+
+
+def test_every_provider_previews_its_first_message(cfg: Settings) -> None:
+    secrets = Secrets(sendgrid_api_key="SG.k")
+    batch = [make_recipient(1), make_recipient(2)]
+    for name in ("outbox", "smtp"):
+        preview = make_provider(cfg, secrets, name).preview_payload(make_issue(), batch)  # type: ignore[attr-defined]
+        assert preview["provider"] == name and preview["recipients"] == 2
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in preview["message"]
+    sendgrid = make_provider(cfg, secrets, "sendgrid").preview_payload(make_issue(), batch)  # type: ignore[attr-defined]
+    assert len(sendgrid["personalizations"]) == 2

@@ -7,11 +7,13 @@ the text part first (the least preferred), then the HTML part.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
 
 from newsletter.delivery.base import OutgoingIssue, ProviderRejectedError, Recipient
 from newsletter.personalization import substitute
@@ -99,3 +101,19 @@ def build_message(
             f"{recipient.email}: cannot build the message ({reason})"
         ) from None
     return msg
+
+
+def preview_message(
+    provider: str, issue: OutgoingIssue, recipients: Sequence[Recipient]
+) -> dict[str, Any]:
+    """What a per-message provider would send first (for ``send --dry-run``)."""
+    if not recipients:
+        return {"provider": provider, "recipients": 0}
+    first = recipients[0]
+    msg = build_message(issue, first)
+    return {
+        "provider": provider,
+        "recipients": len(recipients),
+        "to": first.email,
+        "message": msg.as_string(),
+    }

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from newsletter.delivery.base import (
     BatchResult,
@@ -26,7 +27,7 @@ from newsletter.delivery.base import (
     ProviderTransientError,
     Recipient,
 )
-from newsletter.delivery.message import build_message
+from newsletter.delivery.message import build_message, preview_message
 
 DELIVERED_LOG = "delivered.log"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -69,6 +70,12 @@ class OutboxProvider:
             raise ProviderRejectedError(f"{issue.issue_id!r}: not usable as an outbox folder name")
         folder = self.directory / issue.issue_id
         return folder / "test" if issue.test else folder
+
+    def preview_payload(
+        self, issue: OutgoingIssue, recipients: Sequence[Recipient]
+    ) -> dict[str, Any]:
+        """The first message the batch would send, as text (for ``send --dry-run``)."""
+        return preview_message(self.name, issue, recipients[: self.max_batch_size])
 
     def send_batch(self, issue: OutgoingIssue, recipients: Sequence[Recipient]) -> BatchResult:
         """Write every recipient's message; a write failure defers the rest of the batch."""

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -38,7 +39,7 @@ from newsletter.delivery.base import (
     ProviderUncertainError,
     Recipient,
 )
-from newsletter.delivery.message import SEND_POLICY, build_message
+from newsletter.delivery.message import SEND_POLICY, build_message, preview_message
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,12 @@ class SmtpProvider:
     def _rset(conn: smtplib.SMTP) -> None:
         with contextlib.suppress(OSError):  # smtplib's exceptions are OSErrors
             conn.rset()
+
+    def preview_payload(
+        self, issue: OutgoingIssue, recipients: Sequence[Recipient]
+    ) -> dict[str, Any]:
+        """The first message the batch would send, as text (for ``send --dry-run``)."""
+        return preview_message(self.name, issue, recipients[: self.max_batch_size])
 
     def send_batch(self, issue: OutgoingIssue, recipients: Sequence[Recipient]) -> BatchResult:
         """Send each recipient their message; see the module docstring for the outcomes."""
