@@ -205,7 +205,7 @@ def test_fault_specs() -> None:
 
 def test_runs_as_a_process_and_records_to_a_file(tmp_path: Path, good: dict[str, Any]) -> None:
     sink = tmp_path / "accepted.txt"
-    command = [sys.executable, "-m", "tests.fakes.sendgrid_server", "--record-to", str(sink)]
+    command = [sys.executable, "-m", "tests.fakes", "--record-to", str(sink)]
     command += ["--fault", "500"]
     root = Path(__file__).resolve().parent.parent
     with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True) as proc:

@@ -13,7 +13,7 @@ slow answer (to test client timeouts). A closed port (:func:`closed_port`) stand
 refused connection.
 
 Only the standard library is needed unless ``validate=True`` (then ``jsonschema``). Run it as
-a separate process for benchmarks: ``python -m tests.fakes.sendgrid_server --no-validate``
+a separate process for benchmarks: ``python -m tests.fakes --no-validate``
 prints its URL on the first line of stdout.
 """
 
