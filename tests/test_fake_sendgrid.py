@@ -22,8 +22,8 @@ from tests.fakes import (
     MailSendValidator,
     load_mail_send_schema,
 )
+from tests.fakes.samples import make_issue, recipients
 from tests.fakes.sendgrid_server import openapi_to_jsonschema, parse_fault
-from tests.test_provider_sendgrid import make_issue, recipients
 
 
 @pytest.fixture(scope="module")

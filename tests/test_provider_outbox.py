@@ -20,7 +20,7 @@ from newsletter.delivery import (
 )
 from newsletter.delivery.outbox import DELIVERED_LOG, delivered, eml_name
 from newsletter.errors import InputError
-from tests.test_provider_sendgrid import make_issue, make_recipient
+from tests.fakes.samples import make_issue, make_recipient
 
 
 def read(path: Path) -> object:

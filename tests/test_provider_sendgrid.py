@@ -16,7 +16,6 @@ import pytest
 
 from newsletter.config import SendGridConfig
 from newsletter.delivery import (
-    OutgoingIssue,
     ProviderAuthError,
     ProviderError,
     ProviderRejectedError,
@@ -25,7 +24,6 @@ from newsletter.delivery import (
     Recipient,
     SendGridProvider,
     build_payload,
-    list_unsubscribe_headers,
     prepare_payload,
 )
 from newsletter.delivery.sendgrid import (
@@ -36,40 +34,8 @@ from newsletter.delivery.sendgrid import (
     retry_after_seconds,
     safe_name,
 )
-from newsletter.personalization import recipient_values
 from tests.fakes import FakeSendGrid, Fault, MailSendValidator, closed_port
-
-KEY = b"test-signing-key"
-PUBLIC = "https://almanac.example/newsletter"
-
-
-def make_issue(**changes: Any) -> OutgoingIssue:
-    base: dict[str, Any] = {
-        "issue_id": "2026-11-22-sunday",
-        "edition": "sunday",
-        "subject": "Almanac Sunday for %first_name%",
-        "html": '<p>Hi %first_name%</p><a href="%unsubscribe_url%">Unsubscribe</a>'
-        '<a href="%preferences_url%">Preferences</a>',
-        "text": "Hi %first_name%\nUnsubscribe: %unsubscribe_url%\nPreferences: %preferences_url%",
-        "sender_email": "newsletter@almanac.example",
-        "sender_name": "Call Me Almanac",
-        "reply_to": "editors@almanac.example",
-    }
-    base.update(changes)
-    return OutgoingIssue(**base)
-
-
-def make_recipient(
-    i: int, name: str | None = "Ada Lovelace", email: str | None = None
-) -> Recipient:
-    email = email or f"reader{i}@example.com"
-    values = recipient_values(KEY, PUBLIC, i, email, name)
-    headers = list_unsubscribe_headers(values["%unsubscribe_url%"], "unsubscribe@almanac.example")
-    return Recipient(email, name, values, headers, subscriber_id=i)
-
-
-def recipients(n: int) -> list[Recipient]:
-    return [make_recipient(i) for i in range(1, n + 1)]
+from tests.fakes.samples import make_issue, make_recipient, recipients
 
 
 @pytest.fixture(scope="module")

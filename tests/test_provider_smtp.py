@@ -31,7 +31,7 @@ from newsletter.delivery import (
     SmtpProvider,
 )
 from tests.fakes import closed_port
-from tests.test_provider_sendgrid import make_issue, make_recipient
+from tests.fakes.samples import make_issue, make_recipient
 
 USER, PASSWORD = "mailer", "s3cret-smtp-password"
 
