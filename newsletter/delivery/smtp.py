@@ -295,7 +295,7 @@ class SmtpProvider:
                 try:
                     conn = self._reconnect()
                 except ProviderAuthError:
-                    if not tally.message_ids:
+                    if not tally.message_ids and not tally.uncertain:
                         raise
                     outcome = _Outcome(_DEFERRED, "lost the connection and the login failed")
                 except ProviderError as exc:
