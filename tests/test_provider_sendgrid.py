@@ -13,6 +13,8 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.config import SendGridConfig
 from newsletter.delivery import (
@@ -415,3 +417,27 @@ def test_error_details_joins_sendgrid_errors() -> None:
     assert error_details(body) == "from.email: The from email is invalid; Bad header"
     assert error_details(b"<html>oops</html>") == "<html>oops</html>"
     assert error_details(b"") == ""
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    names=st.lists(st.one_of(st.none(), st.text(max_size=40)), min_size=1, max_size=12),
+    value=st.text(max_size=3000),
+)
+def test_any_names_and_values_make_a_valid_payload(
+    validator: MailSendValidator, names: list[str | None], value: str
+) -> None:
+    batch = [
+        Recipient(
+            f"r{i}@example.com",
+            name,
+            {**make_recipient(i).values, "%first_name%": value},
+            make_recipient(i).headers,
+        )
+        for i, name in enumerate(names)
+    ]
+    prepared = prepare_payload(make_issue(), batch)
+    assert validator.errors(prepared.body) == []
+    assert json.loads(encode_payload(prepared.body)) == prepared.body
+    sent = [p["to"][0]["email"] for p in prepared.body["personalizations"]]
+    assert sorted(sent + list(prepared.rejected)) == sorted(r.email for r in batch)
