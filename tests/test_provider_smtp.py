@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import select
 import ssl
 import threading
 import time
@@ -332,7 +333,11 @@ def test_reconnects_when_the_server_closed_an_idle_connection() -> None:
     for server in run_server(timeout=0.3):
         provider = SmtpProvider(smtp(server.port), None)
         provider.send_batch(make_issue(), [make_recipient(1)])
-        time.sleep(0.8)  # the server says 421 and hangs up on the idle connection
+        # Wait for the server to say 421 and hang up on the idle connection.
+        sock = provider._local.conn.sock
+        deadline = time.monotonic() + 20
+        while not select.select([sock], [], [], 0.1)[0]:
+            assert time.monotonic() < deadline, "the server never closed the idle connection"
         result = provider.send_batch(make_issue(), [make_recipient(2)])
         provider.close()
         assert list(result.message_ids) == ["reader2@example.com"]
