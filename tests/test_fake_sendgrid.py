@@ -148,6 +148,10 @@ def test_server_answers_like_sendgrid(sendgrid_server: FakeSendGrid, good: dict[
     assert status == 202 and headers["X-Message-Id"]
     status, _, body = post(sendgrid_server, json.dumps(good).encode(), key="SG.other")
     assert status == 401 and body["errors"][0]["message"]
+    status, _, body = post(
+        sendgrid_server, json.dumps(good).encode(), **{"Content-Type": "text/plain"}
+    )
+    assert status == 415
     status, _, body = post(sendgrid_server, b"{not json")
     assert status == 400 and "errors" in body
     bad = {**good, "categories": ["a", "a"]}
@@ -216,7 +220,10 @@ def test_runs_as_a_process_and_records_to_a_file(tmp_path: Path, good: dict[str,
             request = urllib.request.Request(
                 url + "/v3/mail/send",
                 data=data,
-                headers={"Authorization": f"Bearer {DEFAULT_KEY}"},
+                headers={
+                    "Authorization": f"Bearer {DEFAULT_KEY}",
+                    "Content-Type": "application/json",
+                },
             )
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(request, timeout=5)

@@ -287,7 +287,9 @@ class Fault:
     """One scripted answer, used for the next request instead of the normal one.
 
     ``kind`` is ``reply`` (answer ``status``/``headers``/``body`` without validating),
-    ``drop_before_body`` (reset the connection without reading the body),
+    ``drop_before_body`` (reset the connection without reading the body: the client sees a
+    failed write, i.e. transient, or a reset after writing, i.e. uncertain, depending on a
+    race; use :func:`closed_port` for a certain transient failure),
     ``drop_after_body`` (read the body, then close without answering; with ``deliver`` the
     request counts as accepted: SendGrid acted on it but the answer was lost) or ``slow``
     (handle normally but wait ``delay`` seconds before answering).
@@ -571,6 +573,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._body()
             fake._note(401, 0)
             self._send(401, _errors(_BAD_KEY))
+            return
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            self._body()
+            fake._note(415, 0)
+            self._send(
+                415, _errors(f"Content-Type must be application/json (got {content_type!r})")
+            )
             return
         fault = fake._next_fault()
         if fault is not None and fault.kind == "drop_before_body":
