@@ -174,6 +174,8 @@ class SmtpConfig(Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     timeout: float = Field(default=30, gt=0)
+    ca_file: str | None = None
+    """A PEM bundle to trust instead of the system's (a server with its own certificate)."""
 
 
 class OutboxConfig(Section):
