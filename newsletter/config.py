@@ -147,6 +147,8 @@ class ContentConfig(Section):
     guides: str = "content/guides"
     default_score: float = Field(default=5, ge=0, le=10)
     source_scores: dict[str, float] = Field(default_factory=dict)
+    fetch_timeout: float = Field(default=15, gt=0)
+    max_feed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
 
 class StorageConfig(Section):
@@ -172,6 +174,8 @@ class SmtpConfig(Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     timeout: float = Field(default=30, gt=0)
+    ca_file: str | None = None
+    """A PEM bundle to trust instead of the system's (a server with its own certificate)."""
 
 
 class OutboxConfig(Section):

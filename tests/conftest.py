@@ -15,6 +15,8 @@ CONTENT = ROOT / "content"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:
     """Write a config.yaml in ``folder`` based on the repo's, with sections replaced/merged."""
