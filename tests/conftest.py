@@ -15,6 +15,9 @@ CONTENT = ROOT / "content"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 
+# Store fixtures (db_url / engine on SQLite and PostgreSQL, seed, make_issue, FakeProvider).
+pytest_plugins = ["store_fixtures"]
+
 
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:
     """Write a config.yaml in ``folder`` based on the repo's, with sections replaced/merged."""

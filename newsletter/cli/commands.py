@@ -7,6 +7,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach every command to the app."""
-    from newsletter.cli import version_cmd
+    from newsletter.cli import send_cmd, subscribers_cmd, version_cmd
 
     version_cmd.register(app)
+    subscribers_cmd.register(app)
+    send_cmd.register(app)
