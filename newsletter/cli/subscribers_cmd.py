@@ -73,7 +73,7 @@ def add_command(
         return
     verb = "added" if created else "updated"
     note = "" if sub.status == "active" else f" (status stays {sub.status})"
-    console.print(f"{verb} {sub.email} [{sub.editions}]{note}")
+    console.print(f"{verb} {sub.email} [{sub.editions}]{note}", markup=False)
 
 
 @subscribers_app.command("remove")
