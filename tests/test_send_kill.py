@@ -1,0 +1,141 @@
+"""SIGKILL a real ``newsletter send`` at random points and re-run it until it completes:
+nobody gets two copies, and anyone the ledger cannot vouch for is reported as uncertain.
+Also: two senders at once on the same issue never double-send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_config
+from store_fixtures import make_issue, seed
+
+from newsletter.config import Settings, load_config
+from newsletter.store import ledger
+from newsletter.store.db import open_store
+
+SCRIPT = ROOT / "tests" / "fakes" / "recording_send.py"
+AUDIENCE = 300
+BATCH = 10
+CONCURRENCY = 2
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["NEWSLETTER_SECRET_KEY"] = "test-secret-key-for-the-kill-test"
+    env.pop("NEWSLETTER_CONFIG", None)
+    return env
+
+
+def _setup(tmp_path: Path) -> tuple[Settings, Path, str, list[str]]:
+    config = write_config(
+        tmp_path, delivery={"batch_size": BATCH, "concurrency": CONCURRENCY, "max_attempts": 3}
+    )
+    cfg = load_config(config)
+    engine = open_store(cfg)
+    audience = seed(engine, AUDIENCE)
+    engine.dispose()
+    return cfg, config, make_issue(cfg), audience
+
+
+def _start(
+    config: Path, issue_id: str, record: Path, *extra: str, delay: float = 0.002
+) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        str(record),
+        "--delay",
+        str(delay),
+        *extra,
+        "--",
+        "--config",
+        str(config),
+        "send",
+        issue_id,
+        "--json",
+    ]
+    return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _check(
+    cfg: Settings, issue_id: str, record: Path, audience: list[str], kills: int
+) -> dict[str, int]:
+    received = Counter(record.read_text().split()) if record.exists() else Counter()
+    duplicates = {e: n for e, n in received.items() if n > 1}
+    assert not duplicates, f"second copies: {duplicates}"
+    engine = open_store(cfg)
+    try:
+        sent = set(ledger.emails_with_status(engine, issue_id, "sent"))
+        uncertain = set(ledger.emails_with_status(engine, issue_id, "uncertain"))
+        counts = ledger.counts(engine, issue_id)
+    finally:
+        engine.dispose()
+    assert counts["queued"] == 0 and counts["failed"] == 0
+    assert sent | uncertain == set(audience) and not sent & uncertain
+    assert sent <= set(received), "the ledger says sent, but the provider never got it"
+    assert set(audience) - set(received) <= uncertain, "someone was missed without a trace"
+    assert len(uncertain) <= kills * CONCURRENCY * BATCH
+    return {
+        "received": len(received),
+        "sent": len(sent),
+        "uncertain": len(uncertain),
+        "uncertain_received": len(uncertain & set(received)),
+        "uncertain_missing": len(uncertain - set(received)),
+    }
+
+
+@pytest.mark.parametrize("seed_value", [1, 2, 3, 4])
+def test_sigkill_at_random_points_then_resume(tmp_path: Path, seed_value: int) -> None:
+    rng = random.Random(seed_value)
+    cfg, config, issue_id, audience = _setup(tmp_path)
+    record = tmp_path / "received.txt"
+    kills = 0
+    for _round in range(4):
+        mode = rng.choice(["before", "after", "timer"])
+        if mode == "timer":
+            proc = _start(config, issue_id, record, delay=0.01)
+            time.sleep(rng.uniform(0.6, 1.6))
+            proc.send_signal(signal.SIGKILL)
+        else:
+            proc = _start(
+                config, issue_id, record, "--kill-at", str(rng.randint(0, 6)), "--kill-mode", mode
+            )
+        proc.communicate(timeout=120)
+        if proc.returncode == -signal.SIGKILL:
+            kills += 1
+    final = _start(config, issue_id, record)
+    out, err = final.communicate(timeout=120)
+    assert final.returncode in (0, 1), err.decode()
+    report = json.loads(out)
+    assert report["status"] == "sent" and report["queued"] == 0
+    result = _check(cfg, issue_id, record, audience, kills)
+    assert report["sent"] == result["sent"] and report["uncertain"] == result["uncertain"]
+    print(f"seed {seed_value}: {kills} kills -> {result}")
+
+
+def test_two_senders_at_once_never_double_send(tmp_path: Path) -> None:
+    cfg, config, issue_id, audience = _setup(tmp_path)
+    record = tmp_path / "received.txt"
+    first = _start(config, issue_id, record, delay=0.01)
+    time.sleep(0.3)
+    second = _start(config, issue_id, record, delay=0.01)
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 1), err.decode()
+    settle = _start(config, issue_id, record)
+    out, err = settle.communicate(timeout=120)
+    assert settle.returncode in (0, 1), err.decode()
+    assert json.loads(out)["status"] == "sent"
+    result = _check(cfg, issue_id, record, audience, kills=1)
+    assert result["received"] == AUDIENCE
