@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -337,3 +338,40 @@ def test_postgres_send(engine: Engine, tmp_path: Path) -> None:
     report = _send(cfg, issue_id, fake, engine=engine)
     assert report.sent == 35 and report.status == "sent"
     assert len({r.email for r in fake.delivered}) == len(fake.delivered) == 35
+
+
+@dataclass
+class PartialResult:
+    """A BatchResult naming some recipients (the providers' per-recipient outcomes)."""
+
+    message_id: str | None = "m"
+    status_code: int | None = 250
+    rejected: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
+    uncertain: dict[str, str] = field(default_factory=dict)
+
+
+def test_per_recipient_outcomes(setup: tuple[Settings, Engine]) -> None:
+    cfg, engine = setup
+    emails = seed(engine, 10)
+    issue_id = make_issue(cfg)
+    calls: list[list[str]] = []
+
+    class Partial(FakeProvider):
+        def send_batch(self, issue, recipients):  # type: ignore[no-untyped-def]
+            calls.append([r.email for r in recipients])
+            if len(calls) == 1:
+                return PartialResult(
+                    rejected={emails[0]: "550 mailbox unavailable"},
+                    uncertain={emails[1]: "connection lost during DATA"},
+                    deferred={emails[2]: "451 try later", emails[3]: "451 try later"},
+                )
+            return PartialResult()
+
+    sleeps = Sleeps()
+    report = _send(cfg, issue_id, Partial(), sleep=sleeps)
+    assert calls[1] == [emails[2], emails[3]] and len(calls) == 2 and len(sleeps.delays) == 1
+    assert (report.sent, report.failed, report.uncertain) == (8, 1, 1)
+    assert ledger.emails_with_status(engine, issue_id, "failed") == [emails[0]]
+    assert ledger.emails_with_status(engine, issue_id, "uncertain") == [emails[1]]
+    assert "1 rejected (e.g. 550 mailbox unavailable)" in report.errors[0]

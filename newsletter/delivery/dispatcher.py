@@ -183,6 +183,8 @@ class Dispatcher:
         self.batches = 0
         self.sent_now = 0
         self.fatal: str | None = None
+        self._notes: dict[str, list[str]] = {}
+        self._notes_lock = threading.Lock()
 
     # --- one batch, on a worker thread -------------------------------------------------
 
@@ -200,6 +202,7 @@ class Dispatcher:
         recipients = self.builder.recipients(members)
         provider = self.provider_for_thread()
         last_error: str | None = None
+        partial: list[bool] = []  # non-empty once a result named some recipients
 
         def attempt() -> BatchResult | None:
             nonlocal recipients, last_error
@@ -210,11 +213,19 @@ class Dispatcher:
             if taken != len(recipients):
                 recipients = self.builder.recipients(ledger.queued_members(self.engine, batch_id))
             try:
-                return provider.send_batch(self.issue, recipients)
+                result = provider.send_batch(self.issue, recipients)
             except ProviderTransientError as exc:
                 last_error = str(exc)
                 ledger.unmark_posted(self.engine, batch_id, last_error)
                 raise
+            deferred = self._settle_partial(batch_id, recipients, result, partial)
+            if deferred is not None:
+                partial.append(True)
+            if deferred:
+                # Certainly not sent (e.g. an SMTP 4xx): post just those again after a wait.
+                recipients = deferred
+                raise ProviderTransientError(f"{len(deferred)} recipients deferred")
+            return result
 
         retrying = Retrying(
             stop=stop_after_attempt(self.cfg.delivery.max_attempts),
@@ -255,8 +266,53 @@ class Dispatcher:
             return _Outcome(batch_id, n, "crash", msg)
         if result is None:
             return _Outcome(batch_id, 0, "skipped")
+        if partial:
+            return _Outcome(batch_id, len(members), "sent", self._partial_note(batch_id))
         n = ledger.mark_sent(self.engine, batch_id, result.message_id)
         return _Outcome(batch_id, n, "sent")
+
+    def _settle_partial(
+        self,
+        batch_id: str,
+        recipients: list[Recipient],
+        result: BatchResult,
+        partial: list[bool],
+    ) -> list[Recipient] | None:
+        """Apply per-recipient outcomes (providers that can refuse some addresses only).
+
+        Returns None for a clean result of a batch never split (the caller marks it sent in
+        one UPDATE); otherwise settles every row of this attempt by address and returns the
+        deferred recipients (to post again).
+        """
+        rejected: dict[str, str] = dict(getattr(result, "rejected", None) or {})
+        deferred: dict[str, str] = dict(getattr(result, "deferred", None) or {})
+        uncertain: dict[str, str] = dict(getattr(result, "uncertain", None) or {})
+        if not (rejected or deferred or uncertain or partial):
+            return None
+        outcomes: dict[str, tuple[str, str | None]] = {}
+        for email, reason in rejected.items():
+            outcomes[email] = ("failed", f"rejected: {reason}")
+        for email, reason in uncertain.items():
+            outcomes[email] = ("uncertain", f"outcome unknown: {reason}")
+        for email, reason in deferred.items():
+            outcomes[email] = ("queued", f"deferred: {reason}")
+        named = set(outcomes)
+        for r in recipients:
+            if r.email not in named:
+                outcomes[r.email] = ("sent", None)
+        ledger.settle_emails(self.engine, batch_id, outcomes, result.message_id)
+        with self._notes_lock:
+            note = self._notes.setdefault(batch_id, [])
+            if rejected:
+                note.append(f"{len(rejected)} rejected (e.g. {next(iter(rejected.values()))})")
+            if uncertain:
+                note.append(f"{len(uncertain)} uncertain")
+        return [r for r in recipients if r.email in deferred]
+
+    def _partial_note(self, batch_id: str) -> str | None:
+        with self._notes_lock:
+            note = self._notes.pop(batch_id, None)
+        return "; ".join(note) if note else None
 
     # --- the producer, on the calling thread -------------------------------------------
 
@@ -604,7 +660,7 @@ def send_issue(
 
         _fill_counts(report, engine, plan.edition)
         report.batches = dispatcher.batches
-        report.sent_this_run = dispatcher.sent_now
+        report.sent_this_run = max(0, report.sent - already)
         report.errors = dispatcher.errors
         report.interrupted = stop_event.is_set() and dispatcher.fatal is None
         report.stopped = dispatcher.fatal

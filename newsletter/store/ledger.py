@@ -229,6 +229,33 @@ def mark_batch(engine: Engine, batch_id: str, status: str, error: str | None) ->
     return int(result.rowcount)
 
 
+def settle_emails(
+    engine: Engine,
+    batch_id: str,
+    outcomes: dict[str, tuple[str, str | None]],
+    message_id: str | None = None,
+) -> None:
+    """Settle some rows of a batch one by one: email → (status, reason).
+
+    Status ``queued`` means "certainly not sent, post again": the row is unposted.
+    """
+    now = utcnow()
+    with engine.begin() as conn:
+        for email, (status, reason) in outcomes.items():
+            where = (sends.c.batch == batch_id, sends.c.email == email)
+            if status == "queued":
+                values: dict[str, object] = {"posted_at": None, "last_error": reason}
+            elif status == "sent":
+                values = {"status": "sent", "provider_message_id": message_id, "last_error": None}
+            else:
+                values = {"status": status, "last_error": (reason or "")[:2000] or None}
+            conn.execute(
+                update(sends)
+                .where(*where, sends.c.status.in_(("queued", "uncertain")))
+                .values(updated_at=now, **values)
+            )
+
+
 def release_batch(engine: Engine, batch_id: str) -> int:
     """Drop a batch's never-posted queued rows so a later run picks those people again."""
     with engine.begin() as conn:
@@ -353,6 +380,7 @@ __all__ = [
     "release_batch",
     "requeue_uncertain",
     "sent_emails",
+    "settle_emails",
     "suppressed_count",
     "unmark_posted",
 ]
