@@ -337,7 +337,9 @@ class Dispatcher:
             if members:
                 return batch_id, members
             # Nothing claimed: either nobody is left, or a concurrent sender won every row.
-            if ledger.audience_remaining(self.engine, self.issue.issue_id, self.issue.edition) == 0:
+            if not ledger.audience_left_after(
+                self.engine, self.issue.issue_id, self.issue.edition, after
+            ):
                 break
         return batch_id, []
 
@@ -491,7 +493,8 @@ def _finish(
     return report
 
 
-def _fill_counts(report: SendReport, engine: Engine, edition: str) -> None:
+def _fill_counts(report: SendReport, engine: Engine, edition: str) -> int:
+    """Ledger totals into the report; returns how many eligible people are not yet queued."""
     c = ledger.counts(engine, report.issue_id)
     remaining = ledger.audience_remaining(engine, report.issue_id, edition)
     report.sent = c["sent"]
@@ -500,6 +503,7 @@ def _fill_counts(report: SendReport, engine: Engine, edition: str) -> None:
     report.queued = c["queued"]
     report.suppressed = ledger.suppressed_count(engine, edition)
     report.audience = sum(c.values()) - c["suppressed"] + remaining
+    return remaining
 
 
 def send_test(
@@ -637,11 +641,12 @@ def send_issue(
         report.recovered_uncertain = recovered.uncertain
 
         stop_event = stop or threading.Event()
-        total = ledger.audience_remaining(engine, issue_id, plan.edition)
+        # The count costs a pass over the audience: only the progress bar needs it up front.
+        total = ledger.audience_remaining(engine, issue_id, plan.edition) if progress else 0
         if resend_uncertain:
             total += ledger.counts(engine, issue_id)["uncertain"]
         with _Signals(stop_event, log), _progress_bar(total, progress) as bar:
-            task = bar.add_task("send", total=total)
+            task = bar.add_task("send", total=total or None)
             dispatcher = Dispatcher(
                 cfg,
                 engine,
@@ -658,7 +663,7 @@ def send_issue(
             )
             dispatcher.run(cfg.delivery.concurrency)
 
-        _fill_counts(report, engine, plan.edition)
+        remaining = _fill_counts(report, engine, plan.edition)
         report.batches = dispatcher.batches
         report.sent_this_run = max(0, report.sent - already)
         report.errors = dispatcher.errors
@@ -669,7 +674,7 @@ def send_issue(
             dispatcher.fatal is None
             and not report.interrupted
             and report.queued == 0
-            and ledger.audience_remaining(engine, issue_id, plan.edition) == 0
+            and remaining == 0
         )
         if done:
             report.status = "sent"

@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from newsletter.store._sql import as_utc, upsert, utcnow
+from newsletter.store._sql import as_utc, upsert, utcnow, write_tx
 from newsletter.store.tables import issues
 
 
 def upsert_issue(engine: Engine, issue_id: str, edition: str, slot: datetime, status: str) -> None:
     """Create the issue's row or update its edition, slot and status."""
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         stmt = upsert(conn, issues).values(
             id=issue_id, edition=edition, slot=slot, status=status, created_at=now, updated_at=now
         )
@@ -38,13 +38,13 @@ def set_issue_status(engine: Engine, issue_id: str, status: str) -> None:
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if status == "sent":
         values["sent_at"] = now
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         conn.execute(update(issues).where(issues.c.id == issue_id).values(values))
 
 
 def save_report(engine: Engine, issue_id: str, report: dict[str, Any]) -> None:
     """Store the latest send report (JSON) on the issue's row."""
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         conn.execute(
             update(issues)
             .where(issues.c.id == issue_id)

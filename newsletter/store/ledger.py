@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -33,13 +34,12 @@ from sqlalchemy import (
     update,
 )
 
-from newsletter.store._sql import upsert, utcnow
+from newsletter.store._sql import upsert, utcnow, write_tx
 from newsletter.store.tables import LEDGER_STATUSES, sends, subscribers, suppressions
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """One audience member claimed in a batch."""
+class Claimed(NamedTuple):
+    """One audience member claimed in a batch (a tuple: built by the thousand per batch)."""
 
     subscriber_id: int
     email: str
@@ -82,14 +82,23 @@ def suppressed_count(engine: Engine, edition: str) -> int:
         return int(
             conn.execute(
                 select(func.count())
-                .select_from(subscribers)
-                .where(
-                    subscribers.c.status == "active",
-                    _edition_column(edition).is_(True),
-                    exists().where(suppressions.c.email == subscribers.c.email),
+                .select_from(
+                    suppressions.join(subscribers, subscribers.c.email == suppressions.c.email)
                 )
+                .where(subscribers.c.status == "active", _edition_column(edition).is_(True))
             ).scalar_one()
         )
+
+
+def audience_left_after(engine: Engine, issue_id: str, edition: str, after_id: int) -> bool:
+    """Whether any eligible subscriber with id > ``after_id`` is not yet in the ledger."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(subscribers.c.id)
+            .where(subscribers.c.id > after_id, _eligible(issue_id, edition))
+            .limit(1)
+        ).first()
+    return row is not None
 
 
 def first_audience(engine: Engine, issue_id: str, edition: str, limit: int) -> list[Claimed]:
@@ -101,7 +110,7 @@ def first_audience(engine: Engine, issue_id: str, edition: str, limit: int) -> l
             .order_by(subscribers.c.id)
             .limit(limit)
         ).all()
-    return [Claimed(r.id, r.email, r.name) for r in rows]
+    return [Claimed._make(r) for r in rows]
 
 
 def claim_batch(
@@ -112,7 +121,7 @@ def claim_batch(
     Returns the members this call actually claimed, in id order (empty when none are left).
     """
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         source = (
             select(
                 literal(issue_id, String),
@@ -157,7 +166,7 @@ def _batch_members(conn: Connection, batch_id: str) -> list[Claimed]:
         .where(sends.c.batch == batch_id)
         .order_by(sends.c.subscriber_id)
     ).all()
-    return [Claimed(r.subscriber_id, r.email, r.name) for r in rows]
+    return [Claimed._make(r) for r in rows]
 
 
 def queued_members(engine: Engine, batch_id: str) -> list[Claimed]:
@@ -169,7 +178,7 @@ def queued_members(engine: Engine, batch_id: str) -> list[Claimed]:
             .where(sends.c.batch == batch_id, sends.c.status == "queued")
             .order_by(sends.c.subscriber_id)
         ).all()
-    return [Claimed(r.subscriber_id, r.email, r.name) for r in rows]
+    return [Claimed._make(r) for r in rows]
 
 
 def mark_posted(engine: Engine, batch_id: str) -> int:
@@ -179,7 +188,7 @@ def mark_posted(engine: Engine, batch_id: str) -> int:
     batch in the meantime, and it must not be posted.
     """
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         result = conn.execute(
             update(sends)
             .where(
@@ -192,7 +201,7 @@ def mark_posted(engine: Engine, batch_id: str) -> int:
 
 def unmark_posted(engine: Engine, batch_id: str, error: str) -> None:
     """The provider certainly did nothing (transient error): the batch is unposted again."""
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         conn.execute(
             update(sends)
             .where(sends.c.batch == batch_id, sends.c.status == "queued")
@@ -202,7 +211,7 @@ def unmark_posted(engine: Engine, batch_id: str, error: str) -> None:
 
 def mark_sent(engine: Engine, batch_id: str, message_id: str | None) -> int:
     """The provider accepted the batch (also corrects rows a recovery marked uncertain)."""
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         result = conn.execute(
             update(sends)
             .where(sends.c.batch == batch_id, sends.c.status.in_(("queued", "uncertain")))
@@ -220,7 +229,7 @@ def mark_batch(engine: Engine, batch_id: str, status: str, error: str | None) ->
     """Settle a queued batch as ``failed`` or ``uncertain`` with the reason."""
     if status not in LEDGER_STATUSES:
         raise ValueError(f"unknown ledger status {status!r}")
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         result = conn.execute(
             update(sends)
             .where(sends.c.batch == batch_id, sends.c.status == "queued")
@@ -240,7 +249,7 @@ def settle_emails(
     Status ``queued`` means "certainly not sent, post again": the row is unposted.
     """
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         for email, (status, reason) in outcomes.items():
             where = (sends.c.batch == batch_id, sends.c.email == email)
             if status == "queued":
@@ -258,7 +267,7 @@ def settle_emails(
 
 def release_batch(engine: Engine, batch_id: str) -> int:
     """Drop a batch's never-posted queued rows so a later run picks those people again."""
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         result = conn.execute(
             delete(sends).where(
                 sends.c.batch == batch_id, sends.c.status == "queued", sends.c.posted_at.is_(None)
@@ -283,7 +292,7 @@ def recover(engine: Engine, issue_id: str) -> Recovery:
     could give a second copy, so only ``--resend-uncertain`` does that).
     """
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         released = conn.execute(
             delete(sends).where(
                 sends.c.issue_id == issue_id,
@@ -310,7 +319,7 @@ def recover(engine: Engine, issue_id: str) -> Recovery:
 def requeue_uncertain(engine: Engine, issue_id: str, limit: int, batch_id: str) -> list[Claimed]:
     """Move up to ``limit`` uncertain rows into a new queued batch (``--resend-uncertain``)."""
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         ids = (
             conn.execute(
                 select(sends.c.id)
@@ -367,6 +376,7 @@ def emails_with_status(engine: Engine, issue_id: str, status: str) -> list[str]:
 __all__ = [
     "Claimed",
     "Recovery",
+    "audience_left_after",
     "audience_remaining",
     "claim_batch",
     "counts",

@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine, and_, delete, func, select, update
 
 from newsletter.models import EDITIONS, Edition
-from newsletter.store._sql import as_utc, upsert, utcnow
+from newsletter.store._sql import as_utc, upsert, utcnow, write_tx
 from newsletter.store.tables import SUBSCRIBER_STATUSES, events, sends, subscribers, suppressions
 
 SubscriberStatus = Literal["active", "unsubscribed", "bounced", "complained"]
@@ -132,7 +132,7 @@ def add_subscriber(
     address = normalise_email(email)
     midweek, sunday = parse_editions(editions)
     now = utcnow()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         existing = conn.execute(
             select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email == address)
         ).first()
@@ -176,7 +176,7 @@ def set_status(engine: Engine, email: str, status: SubscriberStatus) -> Subscrib
     values: dict[str, object] = {"status": status, "updated_at": now}
     if status == "unsubscribed":
         values["unsubscribed_at"] = now
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         conn.execute(update(subscribers).where(subscribers.c.email == address).values(values))
         row = conn.execute(select(subscribers).where(subscribers.c.email == address)).first()
     return _row(row) if row is not None else None
@@ -197,7 +197,7 @@ def purge(engine: Engine, email: str) -> bool:
     subscriber with no ledger rows is deleted outright.
     """
     address = email.strip().lower()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         sid = conn.execute(
             select(subscribers.c.id).where(subscribers.c.email == address)
         ).scalar_one_or_none()
@@ -231,7 +231,7 @@ def purge(engine: Engine, email: str) -> bool:
 def add_suppression(engine: Engine, email: str, reason: str, source: str | None = None) -> None:
     """Never send to this address again (bounce, complaint, manual block)."""
     address = email.strip().lower()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         stmt = upsert(conn, suppressions).values(
             email=address, reason=reason, source=source, created_at=utcnow()
         )
@@ -272,7 +272,7 @@ def upsert_rows(engine: Engine, rows: Sequence[ImportRow], *, source: str) -> Im
         return counts
     now = utcnow()
     emails = [r.email for r in rows]
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         known = dict(
             conn.execute(
                 select(subscribers.c.email, subscribers.c.status).where(
