@@ -85,6 +85,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _write_config(folder: Path, port: int) -> Path:
     import yaml
 
@@ -170,13 +175,17 @@ def send(folder: Path, n: int, port: int) -> dict[str, Any]:
     archive.write_text(ISSUE_ID, "email.txt", "Hi %first_name%\n\nUnsubscribe: %unsubscribe_url%\n")
     secrets = Secrets(sendgrid_api_key="SG.bench-key", secret_key="bench-secret-key")  # type: ignore[arg-type]
     rss_before = _peak_rss_mb()
+    cpu_before = _cpu_s()
     started = time.perf_counter()
     report = send_issue(
         cfg, secrets, ISSUE_ID, provider="sendgrid", progress=False, log=lambda m: None
     )
     elapsed = time.perf_counter() - started
+    cpu = _cpu_s() - cpu_before
     return {
         "recipients": report.sent,
+        "cpu_s": round(cpu, 2),
+        "rate_per_cpu_s": round(report.sent / cpu) if cpu else None,
         "failed": report.failed,
         "uncertain": report.uncertain,
         "status": report.status,
@@ -244,6 +253,7 @@ def reference(n: int, port: int) -> dict[str, Any]:
                 errors.append(str(resp.status))
         conn.close()
 
+    cpu_before = _cpu_s()
     started = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(CONCURRENCY)]
     for t in threads:
@@ -254,6 +264,7 @@ def reference(n: int, port: int) -> dict[str, Any]:
     return {
         "recipients": posts * BATCH,
         "posts": posts,
+        "cpu_s": round(_cpu_s() - cpu_before, 2),
         "errors": len(errors),
         "seconds": round(elapsed, 2),
         "rate": round(posts * BATCH / elapsed),

@@ -15,9 +15,6 @@ CONTENT = ROOT / "content"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 
-# Store fixtures (db_url / engine on SQLite and PostgreSQL, seed, make_issue, FakeProvider).
-pytest_plugins = ["store_fixtures"]
-
 
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:
     """Write a config.yaml in ``folder`` based on the repo's, with sections replaced/merged."""
@@ -54,3 +51,8 @@ def content_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "content"
     shutil.copytree(CONTENT, dest)
     return dest
+
+
+# The store's fixtures (db_url / engine on SQLite and PostgreSQL, seed, make_issue, FakeProvider),
+# added to any plugins declared above.
+pytest_plugins = [*globals().get("pytest_plugins", ()), "tests.store_fixtures"]

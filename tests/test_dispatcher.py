@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from conftest import write_config
 from sqlalchemy import Engine
-from store_fixtures import FakeProvider, make_issue, seed
 
 from newsletter.archive import Archive
 from newsletter.config import Secrets, Settings, load_config
@@ -27,6 +26,7 @@ from newsletter.errors import IssueNotFoundError, NewsletterError, StateError
 from newsletter.store import issues_repo, ledger
 from newsletter.store import subscribers as subs
 from newsletter.store.db import open_store
+from tests.store_fixtures import FakeProvider, make_issue, seed
 
 SECRETS = Secrets(secret_key="k" * 32)  # type: ignore[arg-type]
 

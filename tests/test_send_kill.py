@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_config
-from store_fixtures import make_issue, seed
 
 from newsletter.config import Settings, load_config
 from newsletter.store import ledger
 from newsletter.store.db import open_store
+from tests.store_fixtures import make_issue, seed
 
 SCRIPT = ROOT / "tests" / "fakes" / "recording_send.py"
 AUDIENCE = 300

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
-from store_fixtures import seed
 
 from newsletter.config import load_config
 from newsletter.store import issues_repo, ledger, tables
@@ -20,6 +19,7 @@ from newsletter.store.db import (
     open_store,
     upgrade,
 )
+from tests.store_fixtures import seed
 
 SUNDAY = "2026-11-22-sunday"
 
