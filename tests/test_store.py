@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -231,3 +233,26 @@ def test_stats_and_iteration(engine: Engine) -> None:
     assert data["suppressed"] == 1
     assert len(list(subs.iter_subscribers(engine, page=2))) == 7
     assert len(list(subs.iter_subscribers(engine, status="active", page=3))) == 6
+
+
+_ALPHABET = st.sampled_from(
+    [*"aZ0.-_+@'!#`~{}|=?^$%&*/ ", "ä", "xn--", "..", "@@", "com", "localhost", "1", "-a", "a-"]
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_ALPHABET, min_size=1, max_size=14).map("".join))
+def test_fast_address_check_agrees_with_email_validator(value: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected: str | None = validate_email(
+            value.strip(), check_deliverability=False
+        ).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = subs.normalise_email(value)
+    except subs.BadAddress:
+        got = None
+    assert got == expected

@@ -70,7 +70,8 @@ def send_command(
 
         console.print(
             f"{issue_id}: dry run via {report.provider}: {report.audience} recipients "
-            f"({report.already_sent} already sent, {report.suppressed} suppressed)"
+            f"({report.already_sent} already sent, {report.suppressed} suppressed)",
+            soft_wrap=True,
         )
         if report.sample is not None:
             typer.echo(jsonlib.dumps(report.sample, indent=2, ensure_ascii=False)[:20000])
@@ -85,6 +86,7 @@ def send_command(
         f"{report.already_sent} before), {report.failed} failed, {report.uncertain} uncertain, "
         f"{report.suppressed} suppressed, audience {report.audience}, {report.duration_s:.1f}s",
         markup=False,
+        soft_wrap=True,
     )
     if report.interrupted:
         console.print(f"interrupted: run `newsletter send {issue_id}` again to resume")

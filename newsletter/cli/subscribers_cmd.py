@@ -151,7 +151,8 @@ def import_command(
         console.print(
             f"{file}: {report.rows} rows: {report.added} added, {report.updated} updated, "
             f"{report.kept_inactive} left inactive, {report.skipped} skipped "
-            f"in {report.duration_s:.2f}s"
+            f"in {report.duration_s:.2f}s",
+            soft_wrap=True,
         )
 
 

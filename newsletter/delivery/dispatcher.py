@@ -612,7 +612,6 @@ def send_issue(
             )
             _fill_counts(report, engine, plan.edition)
             report.already_sent = report.sent
-            log(f"{issue_id}: already sent to {report.sent} subscribers; nothing to do")
             return report
         html = archive.read_text(issue_id, "email.html")
         text = archive.read_text(issue_id, "email.txt")
