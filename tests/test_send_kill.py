@@ -139,3 +139,25 @@ def test_two_senders_at_once_never_double_send(tmp_path: Path) -> None:
     assert json.loads(out)["status"] == "sent"
     result = _check(cfg, issue_id, record, audience, kills=1)
     assert result["received"] == AUDIENCE
+
+
+def test_sigterm_finishes_in_flight_batches_and_resumes(tmp_path: Path) -> None:
+    cfg, config, issue_id, audience = _setup(tmp_path)
+    record = tmp_path / "received.txt"
+    proc = _start(config, issue_id, record, delay=0.05)
+    deadline = time.monotonic() + 60
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    report = json.loads(out)
+    assert report["interrupted"] and report["status"] == "sending"
+    assert report["queued"] == 0 and report["uncertain"] == 0  # in-flight batches finished
+    assert 0 < report["sent"] < AUDIENCE
+    final = _start(config, issue_id, record)
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err.decode()
+    assert json.loads(out)["status"] == "sent"
+    result = _check(cfg, issue_id, record, audience, kills=0)
+    assert result["received"] == AUDIENCE and result["uncertain"] == 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, settings, want_json
 from newsletter.errors import InputError
+
+if TYPE_CHECKING:
+    from newsletter.delivery.dispatcher import SendReport
 
 PROVIDERS = ("sendgrid", "smtp", "outbox")
 
@@ -45,7 +48,11 @@ def send_command(
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Send an approved issue to its audience; run again to resume after a crash."""
+    """Send an approved issue to its audience; run again to resume after a crash.
+
+    Exit codes: 0 all sent; 1 some recipients failed or are uncertain (see send.json), or
+    the send stopped (e.g. a refused API key); 2 bad input; 130 interrupted (resumable).
+    """
     from newsletter.config import Secrets
     from newsletter.delivery.dispatcher import send_issue
 
@@ -64,7 +71,15 @@ def send_command(
     )
     if want_json(ctx, json):
         print_json(report.model_dump(mode="json"))
-        return
+    else:
+        _print_human(issue_id, report)
+    if report.interrupted:
+        raise typer.Exit(130)
+    if not report.dry_run and (report.failed or report.uncertain):
+        raise typer.Exit(1)
+
+
+def _print_human(issue_id: str, report: SendReport) -> None:
     if report.dry_run:
         import json as jsonlib
 
@@ -90,5 +105,3 @@ def send_command(
     )
     if report.interrupted:
         console.print(f"interrupted: run `newsletter send {issue_id}` again to resume")
-    if report.failed or report.uncertain:
-        raise typer.Exit(1)
