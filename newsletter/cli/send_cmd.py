@@ -50,8 +50,7 @@ def send_command(
 ) -> None:
     """Send an approved issue to its audience; run again to resume after a crash.
 
-    Exit codes: 0 all sent; 1 some recipients failed or are uncertain (see send.json), or
-    the send stopped (e.g. a refused API key); 2 bad input; 130 interrupted (resumable).
+    Exit codes: 0 all sent; 1 some failed or uncertain (see send.json) or the send stopped; 2 bad input; 130 interrupted (resumable).
     """
     from newsletter.config import Secrets
     from newsletter.delivery.dispatcher import send_issue
@@ -65,7 +64,7 @@ def send_command(
         issue_id,
         provider=provider,
         dry_run=dry_run,
-        test_to=tuple(test_to or ()),
+        test_to=tuple(a.strip() for item in test_to or () for a in item.split(",") if a.strip()),
         resend_uncertain=resend_uncertain,
         progress=not no_progress and console.is_terminal,
     )
