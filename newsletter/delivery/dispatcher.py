@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -579,7 +580,47 @@ def send_issue(
     ``provider`` is a name (``sendgrid``, ``smtp``, ``outbox``) or a Provider instance.
     ``sleep``/``clock`` are injectable so tests never wait for real backoff.
     """
-    log = log or _log_default
+    try:
+        return _send_issue(
+            cfg,
+            secrets,
+            issue_id,
+            provider=provider,
+            dry_run=dry_run,
+            test_to=test_to,
+            resend_uncertain=resend_uncertain,
+            progress=progress,
+            engine=engine,
+            sleep=sleep,
+            clock=clock,
+            stop=stop,
+            log=log or _log_default,
+        )
+    except SQLAlchemyError as exc:
+        # The ledger is consistent (every step is one transaction): a rerun resumes.
+        text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise NewsletterError(
+            f"{issue_id}: database error during the send ({text[0] if text else type(exc).__name__}); "
+            "run the send again to resume"
+        ) from None
+
+
+def _send_issue(
+    cfg: Settings,
+    secrets: Secrets,
+    issue_id: str,
+    *,
+    provider: str | Provider | None,
+    dry_run: bool,
+    test_to: Sequence[str],
+    resend_uncertain: bool,
+    progress: bool,
+    engine: Engine | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    stop: threading.Event | None,
+    log: Log,
+) -> SendReport:
     started = time.perf_counter()
     archive = Archive(cfg.archive_dir)
     plan = archive.load_plan(issue_id)
