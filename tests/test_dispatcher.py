@@ -375,3 +375,13 @@ def test_per_recipient_outcomes(setup: tuple[Settings, Engine]) -> None:
     assert ledger.emails_with_status(engine, issue_id, "failed") == [emails[0]]
     assert ledger.emails_with_status(engine, issue_id, "uncertain") == [emails[1]]
     assert "1 rejected (e.g. 550 mailbox unavailable)" in report.errors[0]
+
+
+def test_resend_uncertain_does_not_loop_on_a_flaky_provider(setup: tuple[Settings, Engine]) -> None:
+    cfg, engine = setup
+    seed(engine, 10)
+    issue_id = make_issue(cfg)
+    _send(cfg, issue_id, FakeProvider([ProviderUncertainError("reset")]))
+    flaky = FakeProvider([ProviderUncertainError("reset")] * 50)
+    report = _send(cfg, issue_id, flaky, resend_uncertain=True)
+    assert len(flaky.calls) == 1 and report.uncertain == 10

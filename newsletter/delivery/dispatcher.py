@@ -160,7 +160,7 @@ class Dispatcher:
         provider_for_thread: Callable[[], Provider],
         *,
         batch_size: int,
-        resend_uncertain: bool,
+        resend_uncertain: int,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
         stop: threading.Event,
@@ -173,7 +173,9 @@ class Dispatcher:
         self.builder = builder
         self.provider_for_thread = provider_for_thread
         self.batch_size = batch_size
-        self.resend_uncertain = resend_uncertain
+        # How many uncertain rows to resend: those found at the start, never the ones this
+        # run leaves uncertain again (a flaky provider must not loop forever).
+        self.resend_left = resend_uncertain
         self.sleep = sleep
         self.stop = stop
         self.log = log
@@ -317,15 +319,16 @@ class Dispatcher:
 
     # --- the producer, on the calling thread -------------------------------------------
 
-    def _next_batch(self, after: int) -> tuple[str, list[Claimed]]:
+    def _next_batch(self, after: int) -> tuple[str, list[Claimed], bool]:
+        """The next batch: uncertain rows to resend first (if asked), then new audience."""
         batch_id = uuid.uuid4().hex
-        if self.resend_uncertain:
+        if self.resend_left > 0:
             members = ledger.requeue_uncertain(
-                self.engine, self.issue.issue_id, self.batch_size, batch_id
+                self.engine, self.issue.issue_id, min(self.batch_size, self.resend_left), batch_id
             )
+            self.resend_left = max(0, self.resend_left - len(members)) if members else 0
             if members:
-                return batch_id, members
-            self.resend_uncertain = False
+                return batch_id, members, True
         for _ in range(3):
             members = ledger.claim_batch(
                 self.engine,
@@ -336,13 +339,13 @@ class Dispatcher:
                 batch_id,
             )
             if members:
-                return batch_id, members
+                return batch_id, members, False
             # Nothing claimed: either nobody is left, or a concurrent sender won every row.
             if not ledger.audience_left_after(
                 self.engine, self.issue.issue_id, self.issue.edition, after
             ):
                 break
-        return batch_id, []
+        return batch_id, [], False
 
     def _settle(self, outcome: _Outcome) -> None:
         if outcome.status == "sent":
@@ -364,10 +367,10 @@ class Dispatcher:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
             try:
                 while not self.stop.is_set():
-                    batch_id, members = self._next_batch(after)
+                    batch_id, members, resent = self._next_batch(after)
                     if not members:
                         break
-                    if not self.resend_uncertain:
+                    if not resent:
                         after = max(after, members[-1].subscriber_id)
                     while len(in_flight) >= concurrency:
                         done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -683,8 +686,8 @@ def _send_issue(
         stop_event = stop or threading.Event()
         # The count costs a pass over the audience: only the progress bar needs it up front.
         total = ledger.audience_remaining(engine, issue_id, plan.edition) if progress else 0
-        if resend_uncertain:
-            total += ledger.counts(engine, issue_id)["uncertain"]
+        to_resend = ledger.counts(engine, issue_id)["uncertain"] if resend_uncertain else 0
+        total += to_resend
         with _Signals(stop_event, log), _progress_bar(total, progress) as bar:
             task = bar.add_task("send", total=total or None)
             dispatcher = Dispatcher(
@@ -694,7 +697,7 @@ def _send_issue(
                 builder,
                 pool.get,
                 batch_size=batch_size,
-                resend_uncertain=resend_uncertain,
+                resend_uncertain=to_resend,
                 sleep=sleep,
                 clock=clock,
                 stop=stop_event,
