@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_config
+from sqlalchemy import select
 
 from newsletter.config import Settings, load_config
 from newsletter.store import ledger
 from newsletter.store.db import open_store
-from tests.store_fixtures import make_issue, seed
+from newsletter.store.tables import sends
+from tests.store_fixtures import clear, make_issue, seed
 
 SCRIPT = ROOT / "tests" / "fakes" / "recording_send.py"
 AUDIENCE = 300
@@ -37,12 +39,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _setup(tmp_path: Path) -> tuple[Settings, Path, str, list[str]]:
-    config = write_config(
-        tmp_path, delivery={"batch_size": BATCH, "concurrency": CONCURRENCY, "max_attempts": 3}
-    )
+def _setup(tmp_path: Path, url: str | None = None) -> tuple[Settings, Path, str, list[str]]:
+    sections: dict[str, dict[str, object]] = {
+        "delivery": {"batch_size": BATCH, "concurrency": CONCURRENCY, "max_attempts": 3}
+    }
+    if url is not None:
+        sections["storage"] = {"url": url}
+    config = write_config(tmp_path, **sections)
     cfg = load_config(config)
     engine = open_store(cfg)
+    clear(engine)
     audience = seed(engine, AUDIENCE)
     engine.dispose()
     return cfg, config, make_issue(cfg), audience
@@ -124,12 +130,20 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path, seed_value: int) -
     print(f"seed {seed_value}: {kills} kills -> {result}")
 
 
-def test_two_senders_at_once_never_double_send(tmp_path: Path) -> None:
-    cfg, config, issue_id, audience = _setup(tmp_path)
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_two_senders_at_once_never_double_send(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("pg_schema_url") if database == "postgres" else None
+    cfg, config, issue_id, audience = _setup(tmp_path, url)
     record = tmp_path / "received.txt"
-    first = _start(config, issue_id, record, delay=0.01)
-    time.sleep(0.3)
-    second = _start(config, issue_id, record, delay=0.01)
+    flag = tmp_path / "second-is-posting"
+    # The first sender holds its first batch until the second one posts: they overlap.
+    first = _start(config, issue_id, record, "--wait-for", str(flag), delay=0.01)
+    time.sleep(0.2)
+    second = _start(config, issue_id, record, "--touch", str(flag), delay=0.01)
     for proc in (first, second):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode in (0, 1), err.decode()
@@ -139,6 +153,15 @@ def test_two_senders_at_once_never_double_send(tmp_path: Path) -> None:
     assert json.loads(out)["status"] == "sent"
     result = _check(cfg, issue_id, record, audience, kills=1)
     assert result["received"] == AUDIENCE
+    engine = open_store(cfg)
+    with engine.connect() as conn:
+        senders = {
+            m.split("-")[1]
+            for m in conn.execute(select(sends.c.provider_message_id)).scalars()
+            if m
+        }
+    engine.dispose()
+    assert len(senders) == 2, "both senders should have delivered part of the issue"
 
 
 def test_sigterm_finishes_in_flight_batches_and_resumes(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ Test-only: used by tests/test_send_kill.py as a subprocess, so it can be SIGKILL
 The provider appends the batch's addresses to RECORD_FILE (one write, O_APPEND) once it
 "accepts" the batch. ``--kill-at N`` SIGKILLs the process inside the N-th call (0-based):
 ``before`` recording (the request went out, nobody got it) or ``after`` (delivered, but the
-ledger never heard).
+ledger never heard). ``--wait-for`` / ``--touch`` make two senders overlap for certain: the
+first holds its first batch until the second has started posting.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from newsletter.config import Secrets, Settings
 from newsletter.delivery import dispatcher
@@ -40,6 +42,12 @@ class RecordingProvider:
         with _lock:
             call = _calls[0]
             _calls[0] += 1
+        if call == 0 and _touch[0]:
+            Path(_touch[0]).touch()
+        if call == 0 and _wait_for[0]:
+            deadline = time.monotonic() + 30
+            while not Path(_wait_for[0]).exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
         if self.delay:
             time.sleep(self.delay)
         if call == self.kill_at and self.mode == "before":
@@ -60,6 +68,8 @@ class RecordingProvider:
 
 _lock = threading.Lock()
 _calls = [0]
+_touch: list[str | None] = [None]
+_wait_for: list[str | None] = [None]
 
 
 def main() -> None:
@@ -68,10 +78,14 @@ def main() -> None:
     parser.add_argument("--kill-at", type=int, default=None)
     parser.add_argument("--kill-mode", choices=["before", "after"], default="after")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--touch", help="create this file inside the first call")
+    parser.add_argument("--wait-for", help="in the first call, wait until this file exists")
     argv = sys.argv[1:]
     split = argv.index("--")
     args = parser.parse_args(argv[:split])
     rest = argv[split + 1 :]
+    _touch[0] = args.touch
+    _wait_for[0] = args.wait_for
 
     def make(cfg: Settings, secrets: Secrets, name: str | None) -> Provider:
         return RecordingProvider(args.record, args.kill_at, args.kill_mode, args.delay)
