@@ -167,7 +167,7 @@ def test_two_senders_at_once_never_double_send(
 def test_sigterm_finishes_in_flight_batches_and_resumes(tmp_path: Path) -> None:
     cfg, config, issue_id, audience = _setup(tmp_path)
     record = tmp_path / "received.txt"
-    proc = _start(config, issue_id, record, delay=0.05)
+    proc = _start(config, issue_id, record, delay=0.1)
     deadline = time.monotonic() + 60
     while not record.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
