@@ -188,6 +188,8 @@ class DeliveryConfig(Section):
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0)
     max_attempts: int = Field(default=6, ge=1)
+    retry_base_delay: float = Field(default=1.0, gt=0)
+    retry_max_delay: float = Field(default=60.0, gt=0)
     unsubscribe_mailto: str | None = None
     sendgrid: SendGridConfig = SendGridConfig()
     smtp: SmtpConfig = SmtpConfig()

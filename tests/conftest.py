@@ -15,7 +15,8 @@ CONTENT = ROOT / "content"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 
-pytest_plugins = ["tests.fakes.fixtures"]
+# Fixtures of the fake SendGrid server and of the store (SQLite and PostgreSQL engines, ...).
+pytest_plugins = ["tests.fakes.fixtures", "tests.store_fixtures"]
 
 
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:

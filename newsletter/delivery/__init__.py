@@ -11,6 +11,7 @@ from newsletter.delivery.base import (
     ProviderUncertainError,
     Recipient,
 )
+from newsletter.delivery.dispatcher import SendReport, send_issue, send_test
 from newsletter.delivery.factory import PROVIDER_NAMES, make_provider
 from newsletter.delivery.message import build_message, list_unsubscribe_headers
 from newsletter.delivery.outbox import OutboxProvider
@@ -36,10 +37,13 @@ __all__ = [
     "ProviderUncertainError",
     "Recipient",
     "SendGridProvider",
+    "SendReport",
     "SmtpProvider",
     "build_message",
     "build_payload",
     "list_unsubscribe_headers",
     "make_provider",
     "prepare_payload",
+    "send_issue",
+    "send_test",
 ]
