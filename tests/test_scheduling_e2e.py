@@ -159,3 +159,68 @@ def test_two_real_schedulers_send_the_sample_issue_once(tmp_path: Path) -> None:
     for address in SUBSCRIBERS:
         assert len([n for n in sent if Path(n).name.startswith(address)]) == 1
     assert Archive(cfg.archive_dir).load_plan(IID).status == "sent"
+
+
+def test_sigterm_mid_send_then_restart_resumes_exactly_once(tmp_path: Path) -> None:
+    """SIGTERM while the real send is under way: the batches in flight finish, the step is
+    recorded as interrupted, and the next run within grace resumes the ledger: everyone once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    audience = [f"reader{n:02d}@example.com" for n in range(12)]
+    path = write_config(
+        tmp_path,
+        site={"first_issue": "2026-11-19", "editors": []},
+        editions={"sunday": {"auto_approve": True}},
+        delivery={"provider": "outbox", "batch_size": 1, "concurrency": 1, "rate_limit": 2},
+    )
+    cfg = load_config(path)
+    now = datetime.now(UTC)
+    with SlotStore.open(cfg).engine.begin() as conn:
+        for address in audience:
+            conn.execute(
+                insert(subscribers).values(
+                    email=address, name=None, wants_midweek=True, wants_sunday=True,
+                    status="active", source="test", created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+    outbox = tmp_path / "outbox" / IID
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "newsletter", "--config", str(path), "schedule", "run", "--once", "--json"]  # fmt: skip
+    proc = subprocess.Popen(
+        [*base, "--now", "2026-11-22T08:00:01Z"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not list(outbox.glob("*.eml")) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    [first] = json.loads(out)
+    assert proc.returncode == 1, err
+    assert (first["step"], first["status"]) == ("send", "failed")
+    assert "interrupted" in first["detail"]
+    assert len(list(outbox.glob("*.eml"))) < len(audience)
+
+    # the restart, still within the grace window, resumes the send
+    done = subprocess.run(
+        [*base, "--now", "2026-11-22T08:10:00Z"], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [(o["step"], o["status"]) for o in json.loads(done.stdout)] == [("send", "done")]
+    names = [p.name for p in outbox.glob("*.eml")]
+    for address in audience:
+        assert len([n for n in names if n.startswith(address + "-")]) == 1
+    assert Archive(cfg.archive_dir).load_plan(IID).status == "sent"

@@ -131,7 +131,7 @@ def run_command(
 ) -> None:
     """Run the scheduler in the foreground (SIGTERM / Ctrl-C stop it cleanly)."""
     from newsletter.scheduling.logs import setup_logging
-    from newsletter.scheduling.runner import SlotRunner, run_scheduler
+    from newsletter.scheduling.runner import SlotRunner, run_once, run_scheduler
 
     cfg = settings(ctx, config)
     at = parse_now(now)
@@ -140,7 +140,7 @@ def run_command(
     setup_logging(json_lines=log_json or cfg.scheduling.log_json)
     runner = SlotRunner(cfg)
     if once:
-        outcomes = runner.run_due(at)
+        outcomes = run_once(runner, at)
         if want_json(ctx, json):
             print_json([o.as_dict() for o in outcomes])
         else:

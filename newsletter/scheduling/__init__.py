@@ -7,6 +7,7 @@ from newsletter.scheduling.runner import (
     SlotRunner,
     build_scheduler,
     run_due,
+    run_once,
     run_scheduler,
 )
 from newsletter.scheduling.slots import (
@@ -35,6 +36,7 @@ __all__ = [
     "preview_url",
     "previous_slot",
     "run_due",
+    "run_once",
     "run_scheduler",
     "slots_between",
     "wall_to_instant",

@@ -102,6 +102,8 @@ class SlotRunner:
         now = (now or self.clock()).astimezone(UTC)
         outcomes: list[Outcome] = []
         for edition in editions or list(self.cfg.editions):
+            if self.stop.is_set():  # shutting down: start nothing new
+                break
             with self._locks[edition]:
                 outcomes += self._edition_due(edition, now)
         return outcomes
@@ -113,6 +115,8 @@ class SlotRunner:
         if last is not None and self._wanted(last):
             out.append(self.send_step(edition, last, now))
         upcoming = next_slot(ed.schedule, ed.zone, now)
+        if self.stop.is_set():
+            return out
         if now >= assemble_time(upcoming, ed.assemble_lead) and self._wanted(upcoming):
             out.append(self.assemble_step(edition, upcoming, now))
         return out
@@ -375,6 +379,27 @@ def build_scheduler(runner: SlotRunner, scheduler_cls: Any = None) -> Any:
         replace_existing=True,
     )
     return sched
+
+
+def run_once(runner: SlotRunner, now: datetime | None = None) -> list[Outcome]:
+    """``schedule run --once``: do what is due, then return; SIGTERM / Ctrl-C finish cleanly.
+
+    The first signal sets ``runner.stop``: a send in progress finishes its batches in flight
+    (the ledger resumes the rest next time) and no new step starts.
+    """
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if runner.stop.is_set():
+            raise KeyboardInterrupt
+        log_event("run.stopping", reason="signal")
+        runner.stop.set()
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return runner.run_due(now)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def run_scheduler(runner: SlotRunner, *, install_signals: bool = True) -> None:
