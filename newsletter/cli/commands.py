@@ -7,6 +7,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach every command to the app."""
-    from newsletter.cli import version_cmd
+    from newsletter.cli import curation_cmd, version_cmd
 
     version_cmd.register(app)
+    curation_cmd.register(app)

@@ -1,0 +1,160 @@
+"""Near-duplicate clustering: the same story reported by several sources becomes one story.
+
+Two items are the same story when their similarity, the mean of three cosines (headline
+TF-IDF, headline+summary TF-IDF, capitalised-entity TF-IDF), damped linearly by the time
+between them (zero at ``curation.cluster_max_gap``), reaches ``curation.cluster_threshold``.
+Pairs are merged strongest first (union-find) and a merge that would put two items of the
+same source into one story is refused: one publication does not report its own story twice.
+
+Scaling: candidate pairs come from sparse products over time-sorted chunks, restricted to
+items within the time gap and to terms that are not ubiquitous, so no dense n×n matrix is
+ever built; exact similarities are then computed for the candidates only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import scipy.sparse as sp
+
+from newsletter.curation.text import entity_matrix, item_text, tfidf
+from newsletter.models import AlsoRef, NewsItem
+
+_CHUNK = 2048
+# Terms in more documents than this do not generate candidate pairs (they still count in
+# the exact similarity): near-duplicates share specific words, not "model" or "AI".
+_CANDIDATE_MAX_DF = 200
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One story: its representative item and the other items reporting it."""
+
+    representative: NewsItem
+    others: tuple[NewsItem, ...]
+
+    @property
+    def members(self) -> tuple[NewsItem, ...]:
+        return (self.representative, *self.others)
+
+    @property
+    def also(self) -> tuple[AlsoRef, ...]:
+        return tuple(AlsoRef(source=o.source, url=o.url, id=o.id) for o in self.others)
+
+
+def representative_key(item: NewsItem) -> tuple[float, float, str]:
+    """Sort key: highest score first, then earliest published, then id."""
+    return (-item.score, item.published_at.timestamp(), item.id)
+
+
+def similarity_features(items: Sequence[NewsItem]) -> sp.csr_matrix:
+    """Rows whose dot products are the (undamped) similarity: [title | text | entities]/√3."""
+    titles = [i.title for i in items]
+    texts = [item_text(i) for i in items]
+    entities = [f"{item_text(i)}. {'. '.join(i.topics)}" for i in items]
+    blocks = [tfidf(titles), tfidf(texts), entity_matrix(entities)]
+    stacked = sp.hstack(blocks, format="csr", dtype=np.float32)
+    return (stacked * np.float32(1 / np.sqrt(3.0))).tocsr()
+
+
+def _candidate_pairs(
+    features: sp.csr_matrix, times: np.ndarray, gap: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j, in time order) within ``gap`` seconds sharing a specific term."""
+    n = features.shape[0]
+    if n < 2 or features.shape[1] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    binary = features.copy()
+    binary.data[:] = 1
+    df = np.asarray(binary.sum(axis=0)).ravel()
+    keep = np.flatnonzero((df >= 2) & (df <= _CANDIDATE_MAX_DF))
+    pruned = binary[:, keep].tocsr()
+    rows_out: list[np.ndarray] = []
+    cols_out: list[np.ndarray] = []
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        hi = int(np.searchsorted(times, times[stop - 1] + gap, side="right"))
+        block = (pruned[start:stop] @ pruned[start:hi].T).tocoo()
+        r = block.row.astype(np.int64) + start
+        c = block.col.astype(np.int64) + start
+        mask = (c > r) & (times[c] - times[r] <= gap)
+        rows_out.append(r[mask])
+        cols_out.append(c[mask])
+    return np.concatenate(rows_out), np.concatenate(cols_out)
+
+
+def _pair_similarity(features: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    out = np.empty(len(rows), dtype=np.float64)
+    step = 200_000
+    for s in range(0, len(rows), step):
+        a = features[rows[s : s + step]]
+        b = features[cols[s : s + step]]
+        out[s : s + step] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+    return out
+
+
+def cluster_items(
+    items: Sequence[NewsItem], *, threshold: float, max_gap: timedelta
+) -> list[Cluster]:
+    """Group near-duplicates; every item is in exactly one cluster.
+
+    Clusters are returned in the order of their representatives' :func:`representative_key`.
+    """
+    n = len(items)
+    if n == 0:
+        return []
+    # Sort by time (ties by id) so chunks are time blocks and results never depend on input order.
+    times_raw = np.array([i.published_at.timestamp() for i in items], dtype=np.float64)
+    ids = np.array([i.id for i in items])
+    order = np.lexsort((ids, times_raw))
+    ordered = [items[k] for k in order]
+    times = times_raw[order]
+    gap = max_gap.total_seconds()
+    features = similarity_features(ordered)
+    rows, cols = _candidate_pairs(features, times, gap)
+    parent = np.arange(n)
+    if len(rows):
+        sims = _pair_similarity(features, rows, cols)
+        damp = np.clip(1.0 - (times[cols] - times[rows]) / gap, 0.0, 1.0) if gap > 0 else 0.0
+        sims = sims * damp
+        hit = sims >= threshold - 1e-9
+        rows, cols, sims = rows[hit], cols[hit], sims[hit]
+        # Strongest first; ties broken by position (time, then id): deterministic.
+        edge_order = np.lexsort((cols, rows, -sims))
+        sources: dict[int, set[str]] = {}
+
+        def find(x: int) -> int:
+            root = x
+            while parent[root] != root:
+                root = int(parent[root])
+            while parent[x] != root:
+                parent[x], x = root, int(parent[x])
+            return root
+
+        for e in edge_order:
+            a, b = find(int(rows[e])), find(int(cols[e]))
+            if a == b:
+                continue
+            sa = sources.get(a, {ordered[a].source})
+            sb = sources.get(b, {ordered[b].source})
+            if sa & sb:
+                continue
+            keep, drop = (a, b) if a < b else (b, a)
+            parent[drop] = keep
+            sources[keep] = sa | sb
+            sources.pop(drop, None)
+        for x in range(n):
+            parent[x] = find(x)
+    groups: dict[int, list[NewsItem]] = {}
+    for x in range(n):
+        groups.setdefault(int(parent[x]), []).append(ordered[x])
+    clusters = []
+    for members in groups.values():
+        members.sort(key=representative_key)
+        clusters.append(Cluster(members[0], tuple(members[1:])))
+    clusters.sort(key=lambda c: representative_key(c.representative))
+    return clusters

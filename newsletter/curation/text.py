@@ -1,0 +1,53 @@
+"""Text features shared by clustering, ranking and pairing: TF-IDF matrices, built once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from newsletter.models import NewsItem
+
+# A capitalised word (possibly hyphenated or with digits): a cheap stand-in for named entities.
+ENTITY_PATTERN = r"(?u)\b[A-Z][\w-]*\w|\b[A-Z]\b"
+
+
+def item_text(item: NewsItem) -> str:
+    """Title and summary: the text a reader sees."""
+    return f"{item.title}. {item.summary}"
+
+
+def tfidf(texts: Sequence[str], *, ngrams: tuple[int, int] = (1, 1)) -> sp.csr_matrix:
+    """L2-normalised TF-IDF rows (sublinear tf, English stop words); empty input gives 0 rows."""
+    if not any(t.strip() for t in texts):
+        return sp.csr_matrix((len(texts), 0))
+    vec = TfidfVectorizer(
+        sublinear_tf=True, stop_words="english", ngram_range=ngrams, dtype=np.float32
+    )
+    try:
+        return vec.fit_transform(texts).tocsr()
+    except ValueError:  # only stop words
+        return sp.csr_matrix((len(texts), 0))
+
+
+def entity_matrix(texts: Sequence[str]) -> sp.csr_matrix:
+    """TF-IDF over capitalised tokens, case-folded (NVIDIA = Nvidia), L2-normalised rows."""
+    vec = CountVectorizer(lowercase=False, token_pattern=ENTITY_PATTERN, dtype=np.float32)
+    try:
+        counts = vec.fit_transform(texts).tocsr()
+    except ValueError:
+        return sp.csr_matrix((len(texts), 0))
+    names = [n.casefold() for n in vec.get_feature_names_out()]
+    unique = sorted(set(names))
+    index = {n: i for i, n in enumerate(unique)}
+    cols = np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+    merge = sp.csr_matrix(
+        (np.ones(len(names), dtype=np.float32), (np.arange(len(names)), cols)),
+        shape=(len(names), len(unique)),
+    )
+    merged = (counts @ merge).tocsr()
+    weighted = TfidfTransformer(sublinear_tf=True).fit_transform(merged)
+    return normalize(weighted).astype(np.float32).tocsr()
