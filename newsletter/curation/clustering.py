@@ -61,18 +61,23 @@ def similarity_features(items: Sequence[NewsItem]) -> sp.csr_matrix:
 
 
 def _candidate_pairs(
-    features: sp.csr_matrix, times: np.ndarray, gap: float
+    features: sp.csr_matrix, times: np.ndarray, gap: float, threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j, in time order) within ``gap`` seconds sharing a specific term."""
+    """Index pairs (i < j, time order) within ``gap`` seconds that may reach ``threshold``.
+
+    The product runs over specific terms only (df ≤ ``_CANDIDATE_MAX_DF``); the rest of the
+    similarity is bounded by Cauchy–Schwarz (‖common part of i‖·‖common part of j‖), so a
+    pair is dropped only when it cannot reach the threshold.
+    """
     n = features.shape[0]
     if n < 2 or features.shape[1] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    binary = features.copy()
-    binary.data[:] = 1
-    df = np.asarray(binary.sum(axis=0)).ravel()
-    keep = np.flatnonzero((df >= 2) & (df <= _CANDIDATE_MAX_DF))
-    pruned = binary[:, keep].tocsr()
+    df = np.bincount(features.indices, minlength=features.shape[1])
+    specific = (df >= 2) & (df <= _CANDIDATE_MAX_DF)
+    pruned = features[:, np.flatnonzero(specific)].tocsr()
+    common = features[:, np.flatnonzero(~specific)].tocsr()
+    common_norm = np.sqrt(np.asarray(common.multiply(common).sum(axis=1)).ravel())
     rows_out: list[np.ndarray] = []
     cols_out: list[np.ndarray] = []
     for start in range(0, n, _CHUNK):
@@ -81,7 +86,8 @@ def _candidate_pairs(
         block = (pruned[start:stop] @ pruned[start:hi].T).tocoo()
         r = block.row.astype(np.int64) + start
         c = block.col.astype(np.int64) + start
-        mask = (c > r) & (times[c] - times[r] <= gap)
+        bound = block.data + common_norm[r] * common_norm[c]
+        mask = (c > r) & (times[c] - times[r] <= gap) & (bound >= threshold - 1e-6)
         rows_out.append(r[mask])
         cols_out.append(c[mask])
     return np.concatenate(rows_out), np.concatenate(cols_out)
@@ -115,7 +121,7 @@ def cluster_items(
     times = times_raw[order]
     gap = max_gap.total_seconds()
     features = similarity_features(ordered)
-    rows, cols = _candidate_pairs(features, times, gap)
+    rows, cols = _candidate_pairs(features, times, gap, threshold)
     parent = np.arange(n)
     if len(rows):
         sims = _pair_similarity(features, rows, cols)
@@ -147,12 +153,18 @@ def cluster_items(
             parent[drop] = keep
             sources[keep] = sa | sb
             sources.pop(drop, None)
-        for x in range(n):
-            parent[x] = find(x)
-    groups: dict[int, list[NewsItem]] = {}
-    for x in range(n):
-        groups.setdefault(int(parent[x]), []).append(ordered[x])
+        while True:  # pointer jumping: every node points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
     clusters = []
+    multi = np.flatnonzero(np.bincount(parent, minlength=n) > 1)
+    groups: dict[int, list[NewsItem]] = {int(r): [] for r in multi}
+    for x in np.flatnonzero(np.isin(parent, multi)):
+        groups[int(parent[x])].append(ordered[x])
+    for x in np.flatnonzero(~np.isin(parent, multi)):
+        clusters.append(Cluster(ordered[x], ()))
     for members in groups.values():
         members.sort(key=representative_key)
         clusters.append(Cluster(members[0], tuple(members[1:])))
