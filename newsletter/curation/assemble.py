@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from newsletter.archive import OVERRIDES_FILE, Archive
 from newsletter.config import Settings
+from newsletter.curation.candidates import focus_items
 from newsletter.curation.clustering import Cluster, cluster_items, representative_key
 from newsletter.curation.history import featured_ids
 from newsletter.curation.pairing import GuideIndex
@@ -148,11 +149,24 @@ def curate(
             warnings.append(
                 f"pinned item {pid!r} was featured in an earlier issue: included anyway"
             )
-    # Cluster the whole catalog, not just the window: similarity weights then do not depend
-    # on where the window falls, and late duplicates of a story already sent are recognised.
-    clusters = cluster_items(
-        catalog.news, threshold=cur.cluster_threshold, max_gap=cur.cluster_max_gap
+    # Earlier-featured items just before the window join the clustering, so that a late
+    # duplicate of a story already sent is recognised and not featured again.
+    gap = cur.cluster_max_gap
+    recent_history = [
+        i for i in catalog.news if i.id in history and start - gap < i.published_at <= start
+    ]
+    outside_pins = [by_id[p] for p in sorted(pin_set) if not start < by_id[p].published_at <= end]
+    population = [i for i in in_window if i.id not in exclude_set] + recent_history + outside_pins
+    population = focus_items(
+        population,
+        slot=slot.slot,
+        half_life=cur.recency_half_life,
+        min_score=edition_cfg.min_score,
+        top=max(edition_cfg.max_stories * 20, 200),
+        max_gap=gap,
+        keep=pin_set | {i.id for i in recent_history},
     )
+    clusters = cluster_items(population, threshold=cur.cluster_threshold, max_gap=gap)
     eligible: list[Cluster] = []
     for c in clusters:
         member_ids = {m.id for m in c.members}
