@@ -21,8 +21,8 @@ from newsletter.curation.text import tfidf
 from newsletter.models import NewsItem
 
 FULL_LIMIT = 5_000
-TITLE_BLOCK = 0.1
-TOPIC_BLOCK = 0.3
+TITLE_BLOCK = 0.2
+TOPIC_BLOCK = 0.5
 
 
 def rank_array(

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from newsletter.curation.text import entity_matrix, item_text, tfidf
 from newsletter.models import AlsoRef, NewsItem
@@ -103,6 +104,59 @@ def _pair_similarity(features: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray
     return out
 
 
+def _merge(
+    ordered: Sequence[NewsItem], rows: np.ndarray, cols: np.ndarray, sims: np.ndarray
+) -> np.ndarray:
+    """Root index per item after merging the edges, never joining two items of one source.
+
+    Components whose sources are all different come straight from ``connected_components``;
+    only components with a source conflict replay their edges, strongest first, through a
+    union-find that refuses conflicting merges.
+    """
+    n = len(ordered)
+    graph = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, source_codes = np.unique(np.array([i.source for i in ordered]), return_inverse=True)
+    size = np.bincount(labels)
+    pairs = np.unique(labels.astype(np.int64) * (int(source_codes.max()) + 1) + source_codes)
+    distinct = np.bincount(pairs // (int(source_codes.max()) + 1), minlength=len(size))
+    conflict = distinct < size
+    root = np.full(len(size), n, dtype=np.int64)
+    np.minimum.at(root, labels, np.arange(n))
+    parent = root[labels]
+    parent[conflict[labels]] = np.flatnonzero(conflict[labels])
+    inside = conflict[labels[rows]]
+    rows, cols, sims = rows[inside], cols[inside], sims[inside]
+    # Strongest first; ties broken by position (time, then id): deterministic.
+    sources: dict[int, set[str]] = {}
+
+    def find(x: int) -> int:
+        top = x
+        while parent[top] != top:
+            top = int(parent[top])
+        while parent[x] != top:
+            parent[x], x = top, int(parent[x])
+        return top
+
+    for e in np.lexsort((cols, rows, -sims)):
+        a, b = find(int(rows[e])), find(int(cols[e]))
+        if a == b:
+            continue
+        sa = sources.get(a, {ordered[a].source})
+        sb = sources.get(b, {ordered[b].source})
+        if sa & sb:
+            continue
+        keep, drop = (a, b) if a < b else (b, a)
+        parent[drop] = keep
+        sources[keep] = sa | sb
+        sources.pop(drop, None)
+    while True:  # pointer jumping: every node points at its root
+        grand = parent[parent]
+        if np.array_equal(grand, parent):
+            return np.asarray(parent, dtype=np.int64)
+        parent = grand
+
+
 def cluster_items(
     items: Sequence[NewsItem], *, threshold: float, max_gap: timedelta
 ) -> list[Cluster]:
@@ -128,36 +182,7 @@ def cluster_items(
         damp = np.clip(1.0 - (times[cols] - times[rows]) / gap, 0.0, 1.0) if gap > 0 else 0.0
         sims = sims * damp
         hit = sims >= threshold - 1e-9
-        rows, cols, sims = rows[hit], cols[hit], sims[hit]
-        # Strongest first; ties broken by position (time, then id): deterministic.
-        edge_order = np.lexsort((cols, rows, -sims))
-        sources: dict[int, set[str]] = {}
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = int(parent[root])
-            while parent[x] != root:
-                parent[x], x = root, int(parent[x])
-            return root
-
-        for e in edge_order:
-            a, b = find(int(rows[e])), find(int(cols[e]))
-            if a == b:
-                continue
-            sa = sources.get(a, {ordered[a].source})
-            sb = sources.get(b, {ordered[b].source})
-            if sa & sb:
-                continue
-            keep, drop = (a, b) if a < b else (b, a)
-            parent[drop] = keep
-            sources[keep] = sa | sb
-            sources.pop(drop, None)
-        while True:  # pointer jumping: every node points at its root
-            grand = parent[parent]
-            if np.array_equal(grand, parent):
-                break
-            parent = grand
+        parent = _merge(ordered, rows[hit], cols[hit], sims[hit])
     clusters = []
     multi = np.flatnonzero(np.bincount(parent, minlength=n) > 1)
     groups: dict[int, list[NewsItem]] = {int(r): [] for r in multi}
