@@ -21,13 +21,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from newsletter.curation.text import entity_matrix, item_text, tfidf
+from newsletter.curation.text import item_text, text_and_entities, tfidf
 from newsletter.models import AlsoRef, NewsItem
 
 _CHUNK = 2048
 # Terms in more documents than this do not generate candidate pairs (they still count in
 # the exact similarity): near-duplicates share specific words, not "model" or "AI".
 _CANDIDATE_MAX_DF = 200
+# Where sources conflict, only each item's strongest links are replayed through union-find:
+# a story's members are linked by their strongest similarities, not by the weakest.
+_TOP_EDGES = 8
 
 
 @dataclass(frozen=True)
@@ -53,55 +56,71 @@ def representative_key(item: NewsItem) -> tuple[float, float, str]:
 
 def similarity_features(items: Sequence[NewsItem]) -> sp.csr_matrix:
     """Rows whose dot products are the (undamped) similarity: [title | text | entities]/√3."""
-    titles = [i.title for i in items]
-    texts = [item_text(i) for i in items]
-    entities = [f"{item_text(i)}. {'. '.join(i.topics)}" for i in items]
-    blocks = [tfidf(titles), tfidf(texts), entity_matrix(entities)]
+    titles = tfidf([i.title for i in items])
+    words, entities = text_and_entities([f"{item_text(i)}. {'. '.join(i.topics)}" for i in items])
+    blocks = [titles, words, entities]
     stacked = sp.hstack(blocks, format="csr", dtype=np.float32)
     return (stacked * np.float32(1 / np.sqrt(3.0))).tocsr()
 
 
-def _candidate_pairs(
+def _similar_pairs(
     features: sp.csr_matrix, times: np.ndarray, gap: float, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j, time order) within ``gap`` seconds that may reach ``threshold``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (i < j, time order) whose time-damped similarity reaches ``threshold``.
 
-    The product runs over specific terms only (df ≤ ``_CANDIDATE_MAX_DF``); the rest of the
-    similarity is bounded by Cauchy–Schwarz (‖common part of i‖·‖common part of j‖), so a
-    pair is dropped only when it cannot reach the threshold.
+    Candidates come from a product over specific terms only (df ≤ ``_CANDIDATE_MAX_DF``); the
+    rest of the similarity is bounded by Cauchy–Schwarz (‖common part of i‖·‖common part of
+    j‖), so a pair is skipped only when it cannot reach the threshold. Exact similarities are
+    computed chunk by chunk for the surviving candidates, keeping memory bounded.
     """
     n = features.shape[0]
-    if n < 2 or features.shape[1] == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
+    empty = np.zeros(0, dtype=np.int64)
+    if n < 2 or features.shape[1] == 0 or gap <= 0:
+        return empty, empty, np.zeros(0)
     df = np.bincount(features.indices, minlength=features.shape[1])
     specific = (df >= 2) & (df <= _CANDIDATE_MAX_DF)
     pruned = features[:, np.flatnonzero(specific)].tocsr()
     common = features[:, np.flatnonzero(~specific)].tocsr()
     common_norm = np.sqrt(np.asarray(common.multiply(common).sum(axis=1)).ravel())
-    rows_out: list[np.ndarray] = []
-    cols_out: list[np.ndarray] = []
+    out_r: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    out_s: list[np.ndarray] = []
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         hi = int(np.searchsorted(times, times[stop - 1] + gap, side="right"))
         block = (pruned[start:stop] @ pruned[start:hi].T).tocoo()
         r = block.row.astype(np.int64) + start
         c = block.col.astype(np.int64) + start
-        bound = block.data + common_norm[r] * common_norm[c]
-        mask = (c > r) & (times[c] - times[r] <= gap) & (bound >= threshold - 1e-6)
-        rows_out.append(r[mask])
-        cols_out.append(c[mask])
-    return np.concatenate(rows_out), np.concatenate(cols_out)
+        damp = 1.0 - (times[c] - times[r]) / gap
+        bound = (block.data + common_norm[r] * common_norm[c]) * damp
+        keep = (c > r) & (damp > 0) & (bound >= threshold - 1e-6)
+        r, c, damp = r[keep], c[keep], damp[keep]
+        if not len(r):
+            continue
+        exact = np.asarray(features[r].multiply(features[c]).sum(axis=1)).ravel() * damp
+        hit = exact >= threshold - 1e-9
+        out_r.append(r[hit])
+        out_c.append(c[hit])
+        out_s.append(exact[hit])
+    if not out_r:
+        return empty, empty, np.zeros(0)
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_s)
 
 
-def _pair_similarity(features: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    out = np.empty(len(rows), dtype=np.float64)
-    step = 200_000
-    for s in range(0, len(rows), step):
-        a = features[rows[s : s + step]]
-        b = features[cols[s : s + step]]
-        out[s : s + step] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
-    return out
+def _strongest(
+    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep an edge when it is among the ``k`` strongest of either end (ties: position)."""
+    if len(rows) == 0:
+        return rows, cols, sims
+    keep = np.zeros(len(rows), dtype=bool)
+    for end in (rows, cols):
+        order = np.lexsort((rows, cols, -sims, end))
+        ends = end[order]
+        first = np.r_[0, np.flatnonzero(ends[1:] != ends[:-1]) + 1]
+        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+        keep[order[rank < k]] = True
+    return rows[keep], cols[keep], sims[keep]
 
 
 def _merge(
@@ -126,7 +145,7 @@ def _merge(
     parent = root[labels]
     parent[conflict[labels]] = np.flatnonzero(conflict[labels])
     inside = conflict[labels[rows]]
-    rows, cols, sims = rows[inside], cols[inside], sims[inside]
+    rows, cols, sims = _strongest(rows[inside], cols[inside], sims[inside], _TOP_EDGES)
     # Strongest first; ties broken by position (time, then id): deterministic.
     sources: dict[int, set[str]] = {}
 
@@ -175,14 +194,8 @@ def cluster_items(
     times = times_raw[order]
     gap = max_gap.total_seconds()
     features = similarity_features(ordered)
-    rows, cols = _candidate_pairs(features, times, gap, threshold)
-    parent = np.arange(n)
-    if len(rows):
-        sims = _pair_similarity(features, rows, cols)
-        damp = np.clip(1.0 - (times[cols] - times[rows]) / gap, 0.0, 1.0) if gap > 0 else 0.0
-        sims = sims * damp
-        hit = sims >= threshold - 1e-9
-        parent = _merge(ordered, rows[hit], cols[hit], sims[hit])
+    rows, cols, sims = _similar_pairs(features, times, gap, threshold)
+    parent = _merge(ordered, rows, cols, sims) if len(rows) else np.arange(n)
     clusters = []
     multi = np.flatnonzero(np.bincount(parent, minlength=n) > 1)
     groups: dict[int, list[NewsItem]] = {int(r): [] for r in multi}

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction.text import (
+    ENGLISH_STOP_WORDS,
+    CountVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
 from sklearn.preprocessing import normalize
 
 from newsletter.models import NewsItem
@@ -51,3 +56,40 @@ def entity_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     merged = (counts @ merge).tocsr()
     weighted = TfidfTransformer(sublinear_tf=True).fit_transform(merged)
     return normalize(weighted).astype(np.float32).tocsr()
+
+
+_WORD_PATTERN = r"(?u)\b\w[\w-]*\w\b"
+
+
+def _fold_columns(counts: sp.csr_matrix, names: Sequence[str], keep: np.ndarray) -> sp.csr_matrix:
+    """Sum the kept columns whose names are equal once case-folded; TF-IDF; L2-normalise."""
+    folded = [n.casefold() for n in names]
+    kept = np.flatnonzero(keep)
+    unique = sorted({folded[k] for k in kept})
+    if not unique:
+        return sp.csr_matrix((counts.shape[0], 0), dtype=np.float32)
+    index = {n: i for i, n in enumerate(unique)}
+    cols = np.fromiter((index[folded[k]] for k in kept), dtype=np.int64, count=len(kept))
+    merge = sp.csr_matrix(
+        (np.ones(len(kept), dtype=np.float32), (kept, cols)), shape=(len(names), len(unique))
+    )
+    merged = (counts @ merge).tocsr()
+    weighted = TfidfTransformer(sublinear_tf=True).fit_transform(merged)
+    return normalize(weighted).astype(np.float32).tocsr()
+
+
+def text_and_entities(texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """One tokenisation, two matrices: words (case-folded, no stop words) and entities.
+
+    Entities are the capitalised tokens, case-folded (NVIDIA = Nvidia).
+    """
+    vec = CountVectorizer(lowercase=False, token_pattern=_WORD_PATTERN, dtype=np.float32)
+    try:
+        counts = vec.fit_transform(texts).tocsr()
+    except ValueError:
+        empty = sp.csr_matrix((len(texts), 0), dtype=np.float32)
+        return empty, empty
+    names = list(vec.get_feature_names_out())
+    words = np.array([n.casefold() not in ENGLISH_STOP_WORDS for n in names], dtype=bool)
+    capital = np.array([n[0].isupper() for n in names], dtype=bool)
+    return _fold_columns(counts, names, words), _fold_columns(counts, names, capital)
