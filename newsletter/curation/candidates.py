@@ -17,12 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from newsletter.curation.text import tfidf
+from newsletter.curation.text import hashed_tfidf
 from newsletter.models import NewsItem
 
 FULL_LIMIT = 5_000
 TITLE_BLOCK = 0.2
 TOPIC_BLOCK = 0.5
+_FOCUS_SLICE = 16
 
 
 def rank_array(
@@ -75,14 +76,21 @@ def focus_items(
     keep_set = set(keep)
     forced = np.array([k for k, i in enumerate(items) if i.id in keep_set], dtype=np.int64)
     focus = np.union1d(qualifying, forced).astype(np.int64)
-    titles = tfidf([i.title for i in items])
+    titles = hashed_tfidf([i.title for i in items])
     topics = topic_matrix(items)
-    near = (titles[focus] @ titles.T).tocsr()
-    near.data = (near.data >= TITLE_BLOCK).astype(np.float32)
-    near_topics = (topics[focus] @ topics.T).tocsr()
-    near_topics.data = (near_topics.data >= TOPIC_BLOCK).astype(np.float32)
-    hits = (near + near_topics).tocoo()
-    rows, cols = focus[hits.row[hits.data > 0]], hits.col[hits.data > 0]
-    close = np.abs(times[cols] - times[rows]) <= max_gap.total_seconds()
-    chosen = np.union1d(focus, cols[close])
+    found: list[np.ndarray] = [focus]
+    gap = max_gap.total_seconds()
+    titles_t = titles.T.tocsr()
+    topics_t = topics.T.tocsr()
+    for s in range(0, len(focus), _FOCUS_SLICE):
+        rows = focus[s : s + _FOCUS_SLICE]
+        for matrix, transposed, bound in (
+            (titles, titles_t, TITLE_BLOCK),
+            (topics, topics_t, TOPIC_BLOCK),
+        ):
+            near = (matrix[rows] @ transposed).tocoo()
+            hit = near.data >= bound
+            src, dst = rows[near.row[hit]], near.col[hit].astype(np.int64)
+            found.append(dst[np.abs(times[dst] - times[src]) <= gap])
+    chosen = np.unique(np.concatenate(found))
     return [items[k] for k in chosen]

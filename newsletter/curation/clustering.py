@@ -24,13 +24,14 @@ from scipy.sparse.csgraph import connected_components
 from newsletter.curation.text import item_text, text_and_entities, tfidf
 from newsletter.models import AlsoRef, NewsItem
 
-_CHUNK = 2048
+_CHUNK = 512
 # Terms in more documents than this do not generate candidate pairs (they still count in
 # the exact similarity): near-duplicates share specific words, not "model" or "AI".
 _CANDIDATE_MAX_DF = 200
 # Where sources conflict, only each item's strongest links are replayed through union-find:
 # a story's members are linked by their strongest similarities, not by the weakest.
 _TOP_EDGES = 8
+_PAIR_SLICE = 16_384
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,17 @@ def _similar_pairs(
         r, c, damp = r[keep], c[keep], damp[keep]
         if not len(r):
             continue
-        exact = np.asarray(features[r].multiply(features[c]).sum(axis=1)).ravel() * damp
+        exact = np.concatenate(
+            [
+                np.asarray(
+                    features[r[s : s + _PAIR_SLICE]]
+                    .multiply(features[c[s : s + _PAIR_SLICE]])
+                    .sum(axis=1)
+                ).ravel()
+                for s in range(0, len(r), _PAIR_SLICE)
+            ]
+        )
+        exact = exact * damp
         hit = exact >= threshold - 1e-9
         out_r.append(r[hit])
         out_c.append(c[hit])

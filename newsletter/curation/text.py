@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import (
     ENGLISH_STOP_WORDS,
     CountVectorizer,
+    HashingVectorizer,
     TfidfTransformer,
     TfidfVectorizer,
 )
@@ -36,6 +37,15 @@ def tfidf(texts: Sequence[str], *, ngrams: tuple[int, int] = (1, 1)) -> sp.csr_m
         return vec.fit_transform(texts).tocsr()
     except ValueError:  # only stop words
         return sp.csr_matrix((len(texts), 0))
+
+
+def hashed_tfidf(texts: Sequence[str]) -> sp.csr_matrix:
+    """Like :func:`tfidf` but with hashed features: no vocabulary, less memory, faster."""
+    vec = HashingVectorizer(
+        n_features=2**20, alternate_sign=False, norm=None, stop_words="english", dtype=np.float32
+    )
+    counts = vec.transform(texts)
+    return normalize(TfidfTransformer(sublinear_tf=True).fit_transform(counts)).tocsr()
 
 
 def entity_matrix(texts: Sequence[str]) -> sp.csr_matrix:
