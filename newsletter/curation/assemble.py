@@ -155,7 +155,12 @@ def curate(
     recent_history = [
         i for i in catalog.news if i.id in history and start - gap < i.published_at <= start
     ]
-    outside_pins = [by_id[p] for p in sorted(pin_set) if not start < by_id[p].published_at <= end]
+    seen = {i.id for i in recent_history}
+    outside_pins = [
+        by_id[p]
+        for p in sorted(pin_set)
+        if not start < by_id[p].published_at <= end and p not in seen
+    ]
     population = [i for i in in_window if i.id not in exclude_set] + recent_history + outside_pins
     population = focus_items(
         population,
@@ -177,7 +182,7 @@ def curate(
             m
             for m in c.members
             if m.id not in exclude_set
-            and m.id not in history
+            and (m.id not in history or m.id in pin_set)
             and (start < m.published_at <= end or m.id in pin_set)
         ]
         if not members:
