@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,8 @@ class AssembleResult:
     path: Path
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent loading, curating and writing (for benchmarks and logs)."""
 
 
 @dataclass(frozen=True)
@@ -263,13 +266,24 @@ def assemble_issue(
     overrides = read_overrides(archive, slot.id)
     all_pins = tuple(dict.fromkeys([*overrides.pin, *pins]))
     all_excludes = tuple(dict.fromkeys([*overrides.exclude, *excludes]))
+    t0 = time.perf_counter()
     loaded = load_content(cfg, content_dir)
+    t1 = time.perf_counter()
     history = featured_ids(archive, exclude_issue=slot.id, before=slot.slot)
     plan, warnings = curate(
         cfg, loaded.catalog, slot, history=history, pins=all_pins, excludes=all_excludes
     )
+    t2 = time.perf_counter()
     path = archive.save_plan(plan)
-    return AssembleResult(plan=plan, path=path, problems=list(loaded.problems), warnings=warnings)
+    t3 = time.perf_counter()
+    timings = {"load": t1 - t0, "curate": t2 - t1, "write": t3 - t2}
+    return AssembleResult(
+        plan=plan,
+        path=path,
+        problems=list(loaded.problems),
+        warnings=warnings,
+        timings=timings,
+    )
 
 
 def pair_catalog(cfg: Settings, catalog: Catalog) -> list[PairRow]:
