@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
-from newsletter.curation.text import hashed_tfidf
+from newsletter.curation.text import l2_normalize, tfidf
 from newsletter.models import NewsItem
 
 FULL_LIMIT = 5_000
@@ -52,7 +51,7 @@ def topic_matrix(items: Sequence[NewsItem]) -> sp.csr_matrix:
     m = sp.csr_matrix((data, indices, indptr), shape=(len(items), max(len(vocab), 1)))
     df = np.bincount(m.indices, minlength=m.shape[1])
     idf = np.log((1 + len(items)) / (1 + df)).astype(np.float32) + 1
-    return normalize(m.multiply(idf).tocsr())
+    return l2_normalize(m.multiply(idf).tocsr())
 
 
 def focus_items(
@@ -76,7 +75,7 @@ def focus_items(
     keep_set = set(keep)
     forced = np.array([k for k, i in enumerate(items) if i.id in keep_set], dtype=np.int64)
     focus = np.union1d(qualifying, forced).astype(np.int64)
-    titles = hashed_tfidf([i.title for i in items])
+    titles = tfidf([i.title for i in items])
     topics = topic_matrix(items)
     found: list[np.ndarray] = [focus]
     gap = max_gap.total_seconds()

@@ -17,9 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.preprocessing import normalize
 
+from newsletter.curation.text import (
+    count_matrix,
+    drop_stop_words,
+    idf_weights,
+    l2_normalize,
+    ngrams,
+    tokenize,
+    weigh,
+)
 from newsletter.models import Guide, GuideRef, NewsItem
 
 TOPIC_WEIGHT = 0.25
@@ -77,32 +84,32 @@ class GuideIndex:
             (np.ones(len(phrases), dtype=np.float32), (rows, cols)),
             shape=(len(phrases), len(self.topics)),
         )
-        longest = max((len(p.split()) for p in phrases), default=1)
-        self._phrase_vec = CountVectorizer(
-            vocabulary=phrases, ngram_range=(1, max(1, longest)), binary=True, dtype=np.float32
-        )
+        self._longest = max((len(p.split()) for p in phrases), default=1)
+        self._phrase_index = {p: i for i, p in enumerate(phrases)}
         guide_topics = self._topic_hits(
             [". ".join(normalise_topic(t, folded) for t in g.topics) for g in self.guides]
         )
         df = np.asarray(guide_topics.sum(axis=0)).ravel()
         self._idf = (np.log((1 + len(self.guides)) / (1 + df)) + 1).astype(np.float32)
         self._guide_topics = guide_topics
-        self._guide_topic_vec = normalize(guide_topics.multiply(self._idf).tocsr())
-        self._text_vec = TfidfVectorizer(
-            sublinear_tf=True, stop_words="english", dtype=np.float32, min_df=1
+        self._guide_topic_vec = l2_normalize(guide_topics.multiply(self._idf).tocsr())
+        counts, self._text_vocab = count_matrix(
+            drop_stop_words(tokenize(_guide_text(g) for g in self.guides))
         )
-        docs = [_guide_text(g) for g in self.guides]
-        if docs:
-            self._guide_text = self._text_vec.fit_transform(docs).tocsr()
-            self._terms = self._text_vec.get_feature_names_out()
-        else:
-            self._guide_text = sp.csr_matrix((0, 0), dtype=np.float32)
-            self._terms = np.array([], dtype=object)
+        self._text_idf = idf_weights(counts)
+        self._guide_text = weigh(counts, self._text_idf)
+        self._terms = list(self._text_vocab)
+
+    def _text_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
+        counts, _ = count_matrix(drop_stop_words(tokenize(texts)), self._text_vocab)
+        return weigh(counts, self._text_idf)
 
     def _topic_hits(self, texts: Sequence[str]) -> sp.csr_matrix:
         if not self._phrases:
             return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        hits = (self._phrase_vec.transform(texts) @ self._merge).tocsr()
+        grams = ngrams(tokenize(texts), self._longest)
+        counts, _ = count_matrix(grams, self._phrase_index)
+        hits = (counts @ self._merge).tocsr()
         hits.data[:] = 1
         return hits
 
@@ -119,9 +126,9 @@ class GuideIndex:
         """Sparse items × guides relevance in [0, 1]."""
         if not self.guides or not items:
             return sp.csr_matrix((len(items), len(self.guides)), dtype=np.float32)
-        topics = normalize(self.item_topics(items).multiply(self._idf).tocsr())
+        topics = l2_normalize(self.item_topics(items).multiply(self._idf).tocsr())
         topic_sim = topics @ self._guide_topic_vec.T
-        text = self._text_vec.transform([_item_text(i) for i in items])
+        text = self._text_vectors([_item_text(i) for i in items])
         text_sim = text @ self._guide_text.T
         return (topic_sim * TOPIC_WEIGHT + text_sim * (1 - TOPIC_WEIGHT)).tocsr()
 
@@ -144,7 +151,7 @@ class GuideIndex:
         if cols:
             names = [self.topic_names[c] for c in cols[:3]]
             return f"shares topics {', '.join(names)}"
-        text = self._text_vec.transform([_item_text(item)])
+        text = self._text_vectors([_item_text(item)])
         contrib = text.multiply(self._guide_text[guide_index]).tocsr()
         order = np.lexsort((contrib.indices, -contrib.data))[:3]
         words = [str(self._terms[contrib.indices[k]]) for k in order]

@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from newsletter.curation.clustering import Cluster
-from newsletter.curation.text import item_text, tfidf
+from newsletter.curation.text import item_text, l2_normalize, tfidf
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _similarity(candidates: Sequence[Ranked]) -> np.ndarray:
     topics = sp.csr_matrix(
         (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(reps), max(len(vocab), 1))
     )
-    topics = normalize(topics)
+    topics = l2_normalize(topics)
     sim = 0.5 * (text @ text.T).toarray() + 0.5 * (topics @ topics.T).toarray()
     return np.asarray(sim, dtype=np.float64)
 
