@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import scipy.sparse as sp
 
-from newsletter.curation.text import l2_normalize, tfidf
+from newsletter.curation.text import count_matrix, idf_weights, l2_normalize, tfidf
 from newsletter.models import NewsItem
 
 FULL_LIMIT = 5_000
@@ -40,18 +40,9 @@ def rank_array(
 
 def topic_matrix(items: Sequence[NewsItem]) -> sp.csr_matrix:
     """IDF-weighted, L2-normalised items × case-folded topics."""
-    vocab: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
-    for item in items:
-        cols = {vocab.setdefault(t.casefold().strip(), len(vocab)) for t in item.topics}
-        indices.extend(sorted(cols))
-        indptr.append(len(indices))
-    data = np.ones(len(indices), dtype=np.float32)
-    m = sp.csr_matrix((data, indices, indptr), shape=(len(items), max(len(vocab), 1)))
-    df = np.bincount(m.indices, minlength=m.shape[1])
-    idf = np.log((1 + len(items)) / (1 + df)).astype(np.float32) + 1
-    return l2_normalize(m.multiply(idf).tocsr())
+    counts, _ = count_matrix([[t.casefold().strip() for t in i.topics] for i in items])
+    counts.data[:] = 1
+    return l2_normalize(counts.multiply(idf_weights(counts)).tocsr())
 
 
 def focus_items(

@@ -26,6 +26,7 @@ from newsletter.curation.text import (
     ngrams,
     tokenize,
     weigh,
+    without_stop_words,
 )
 from newsletter.models import Guide, GuideRef, NewsItem
 
@@ -93,8 +94,8 @@ class GuideIndex:
         self._idf = (np.log((1 + len(self.guides)) / (1 + df)) + 1).astype(np.float32)
         self._guide_topics = guide_topics
         self._guide_topic_vec = l2_normalize(guide_topics.multiply(self._idf).tocsr())
-        counts, self._text_vocab = count_matrix(
-            drop_stop_words(tokenize(_guide_text(g) for g in self.guides))
+        counts, self._text_vocab = without_stop_words(
+            *count_matrix(tokenize(_guide_text(g) for g in self.guides))
         )
         self._text_idf = idf_weights(counts)
         self._guide_text = weigh(counts, self._text_idf)

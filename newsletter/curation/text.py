@@ -411,9 +411,19 @@ def weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return l2_normalize(m)
 
 
+def without_stop_words(
+    counts: sp.csr_matrix, vocabulary: dict[str, int]
+) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """Drop stop-word columns (cheaper than filtering every token)."""
+    names = list(vocabulary)
+    keep = np.array([n not in STOP_WORDS for n in names], dtype=bool)
+    kept = np.flatnonzero(keep)
+    return counts[:, kept].tocsr(), {names[k]: i for i, k in enumerate(kept)}
+
+
 def tfidf(texts: Sequence[str]) -> sp.csr_matrix:
     """L2-normalised TF-IDF rows (sublinear tf, English stop words removed)."""
-    counts, _ = count_matrix(drop_stop_words(tokenize(texts)))
+    counts, _ = without_stop_words(*count_matrix(tokenize(texts)))
     return weigh(counts, idf_weights(counts))
 
 
