@@ -40,9 +40,17 @@ def rank_array(
 
 def topic_matrix(items: Sequence[NewsItem]) -> sp.csr_matrix:
     """IDF-weighted, L2-normalised items × case-folded topics."""
-    counts, _ = count_matrix([[t.casefold().strip() for t in i.topics] for i in items])
-    counts.data[:] = 1
-    return l2_normalize(counts.multiply(idf_weights(counts)).tocsr())
+    counts, vocabulary = count_matrix([i.topics for i in items])
+    folded = {name: name.casefold().strip() for name in vocabulary}
+    index = {f: k for k, f in enumerate(sorted(set(folded.values())))}
+    cols = np.fromiter((index[folded[n]] for n in vocabulary), dtype=np.int64, count=len(folded))
+    merge = sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), (np.arange(len(cols)), cols)),
+        shape=(len(cols), max(len(index), 1)),
+    )
+    merged = (counts @ merge).tocsr()
+    merged.data[:] = 1
+    return l2_normalize(merged.multiply(idf_weights(merged)).tocsr())
 
 
 def focus_items(
