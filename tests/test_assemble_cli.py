@@ -175,3 +175,39 @@ def test_cli_pair_json_shape(config_path: Path) -> None:
         assert set(r) == {"id", "guide", "relevance", "cluster"}
         assert r["guide"] is None or isinstance(r["guide"], str)
         assert isinstance(r["relevance"], float)
+
+
+def test_cli_pins_and_content_dir(config_path: Path, content_copy: Path) -> None:
+    proc = run_cli(
+        "assemble", "--edition", "midweek", "--at", "2026-11-18T05:00:00+00:00",
+        "--content", str(content_copy), "--pin", "ai-hiring-survey", "--exclude", "deepseek-paper",
+        "--pin", "no-such-item", "--config", str(config_path), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)["plan"]
+    ids = [s["item"]["id"] for s in plan["stories"]]
+    assert "ai-hiring-survey" in ids and "deepseek-paper" not in ids
+    assert "no-such-item" in proc.stderr and "warning" in proc.stderr
+
+
+def test_cli_reports_content_problems_and_goes_on(config_path: Path, content_copy: Path) -> None:
+    with (content_copy / "news.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+    proc = run_cli(
+        "assemble", "--edition", "sunday", "--at", "2026-11-22T05:00:00+00:00",
+        "--content", str(content_copy), "--config", str(config_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "news.jsonl:77:" in proc.stderr
+
+
+def test_cli_pair_human_table_and_usage_errors(config_path: Path) -> None:
+    proc = run_cli("pair", "--config", str(config_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "shares topics" in proc.stderr
+    bad = run_cli("assemble", "--edition", "monthly", "--config", str(config_path))
+    assert bad.returncode == 2
+    garbage = run_cli(
+        "assemble", "--edition", "sunday", "--at", "next tuesday", "--config", str(config_path)
+    )
+    assert garbage.returncode == 2 and "ISO 8601" in garbage.stderr
