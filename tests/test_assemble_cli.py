@@ -211,3 +211,20 @@ def test_cli_pair_human_table_and_usage_errors(config_path: Path) -> None:
         "assemble", "--edition", "sunday", "--at", "next tuesday", "--config", str(config_path)
     )
     assert garbage.returncode == 2 and "ISO 8601" in garbage.stderr
+
+
+def test_same_bytes_whatever_the_hash_seed(tmp_path: Path) -> None:
+    outputs = []
+    for seed in ("1", "2"):
+        folder = tmp_path / seed
+        folder.mkdir()
+        config = write_config(folder)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}
+        proc = subprocess.run(
+            [sys.executable, "-m", "newsletter", "assemble", "--edition", "sunday",
+             "--at", "2026-11-22T05:00:00+00:00", "--config", str(config)],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        outputs.append((folder / "issues" / "2026-11-22-sunday" / "issue.json").read_bytes())
+    assert outputs[0] == outputs[1]

@@ -12,7 +12,11 @@ from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, setti
 
 ContentOpt = Annotated[
     Path | None,
-    typer.Option("--content", help="Read DIR/*.jsonl and DIR/guides/*.md instead of the config's."),
+    typer.Option(
+        "--content",
+        metavar="DIR",
+        help="Read DIR/*.jsonl and DIR/guides/*.md instead of the config's.",
+    ),
 ]
 
 
@@ -29,15 +33,19 @@ def assemble_command(
     at: Annotated[
         str | None,
         typer.Option(
-            "--at", help="ISO date-time with offset; the issue is the next slot (default: now)."
+            "--at",
+            metavar="ISO_DATETIME",
+            help="Date-time with a UTC offset; the issue is the next slot at or after it (default: now).",
         ),
     ] = None,
     content: ContentOpt = None,
     pin: Annotated[
-        list[str] | None, typer.Option("--pin", help="Always include this item id.")
+        list[str] | None,
+        typer.Option("--pin", metavar="ID", help="Always include this item id (repeatable)."),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Never include this item id.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="ID", help="Never include this item id (repeatable)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an issue past draft.")] = False,
     config: ConfigOpt = None,
