@@ -1,12 +1,14 @@
 """Guide pairing: the most relevant guide for each story, or none, with a human reason.
 
-Relevance = ``TOPIC_WEIGHT`` × topic cosine + (1 − ``TOPIC_WEIGHT``) × text cosine, where
+Relevance = ``TOPIC_WEIGHT`` × topic cosine + (1 − ``TOPIC_WEIGHT``) × text cosine (equal
+weights: neither signal is trusted over the other), where
 - topics are the guides' topics, case-folded and mapped through ``curation.topic_aliases``;
-  an item has a topic when it lists it or its title/summary mentions it; topics are weighted
-  by IDF over the guides (a topic every guide shares says little);
-- text is TF-IDF over the item (title, summary, topics) and the guide (title, TL;DR,
-  takeaways, topics, body), fitted on both.
-Both are sparse matrices built once; scores for all items × guides are one sparse product.
+  an item has a topic when it lists it (or an alias of it) or its title/summary/topics name
+  it; topics are weighted by IDF over the guides (a topic many guides share says little);
+- text is TF-IDF (vocabulary and IDF from the guides) between the item (title, summary,
+  topics) and the guide (title, TL;DR, takeaways, topics, body).
+Below ``curation.min_pair_relevance`` no guide is paired. Both matrices are built once per
+index; scores for all items × guides are one sparse product.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from newsletter.curation.text import (
 )
 from newsletter.models import Guide, GuideRef, NewsItem
 
-TOPIC_WEIGHT = 0.25
+TOPIC_WEIGHT = 0.5
 _WORD = re.compile(r"\w+")
 
 
@@ -77,6 +79,7 @@ class GuideIndex:
         self.topics = sorted(canonical)
         self.topic_names = [canonical[t] for t in self.topics]
         topic_index = {t: i for i, t in enumerate(self.topics)}
+        self._topic_index = topic_index
         phrases = sorted(set(self.topics) | set(folded))
         self._phrases = phrases
         rows = np.arange(len(phrases))
@@ -115,13 +118,32 @@ class GuideIndex:
         return hits
 
     def item_topics(self, items: Sequence[NewsItem]) -> sp.csr_matrix:
-        """Binary items × topics: listed topics (aliased) and topics named in the text."""
-        texts = [
-            f"{i.title}. {i.summary}. "
-            + ". ".join(normalise_topic(t, self.aliases) for t in i.topics)
-            for i in items
-        ]
-        return self._topic_hits(texts)
+        """Binary items × topics: topics named in the title, summary or listed topics.
+
+        A listed topic that is an alias stands for its canonical topic only (its words are
+        not matched again, so "Copilot" → "GitHub Copilot" does not also mean "GitHub").
+        """
+        texts: list[str] = []
+        rows: list[int] = []
+        cols: list[int] = []
+        for k, item in enumerate(items):
+            plain = []
+            for topic in item.topics:
+                key = normalise_topic(topic)
+                if key in self.aliases:
+                    rows.append(k)
+                    cols.append(self._topic_index[self.aliases[key]])
+                else:
+                    plain.append(topic)
+            texts.append(f"{item.title}. {item.summary}. {'. '.join(plain)}")
+        hits = self._topic_hits(texts)
+        if rows:
+            aliased = sp.csr_matrix(
+                (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=hits.shape
+            )
+            hits = (hits + aliased).tocsr()
+            hits.data[:] = 1
+        return hits
 
     def relevance(self, items: Sequence[NewsItem]) -> sp.csr_matrix:
         """Sparse items × guides relevance in [0, 1]."""
