@@ -1,7 +1,9 @@
 """Ranking and selection: recency-weighted scores, min_score, max_stories, source cap, MMR.
 
 - rank = representative score × (1 + 0.5 ** (age at the slot / ``curation.recency_half_life``))/2:
-  recency can at most halve a story's weight, so the editorial score still leads.
+  recency can at most halve a story's weight, so the editorial score still leads; then
+  × (1 + ``COVERAGE_BONUS`` per other source that reported the story, up to ``COVERAGE_MAX``
+  sources): a story many outlets covered is bigger news.
 - A story qualifies when its representative's editorial score ≥ the edition's ``min_score``.
 - Selection is MMR: each pick maximises ``(1 − diversity) × rank/top_rank − diversity ×
   (max similarity to stories already picked)``, where similarity is the mean of text and topic
@@ -22,6 +24,9 @@ import scipy.sparse as sp
 
 from newsletter.curation.clustering import Cluster
 from newsletter.curation.text import item_text, l2_normalize, tfidf
+
+COVERAGE_BONUS = 0.05
+COVERAGE_MAX = 4
 
 
 @dataclass(frozen=True)
@@ -44,19 +49,12 @@ def rank_clusters(
     clusters: Sequence[Cluster], slot: datetime, half_life: timedelta, pinned: frozenset[str]
 ) -> list[Ranked]:
     """Rank every story, best first (ties: id)."""
-    out = [
-        Ranked(
-            c,
-            round(
-                recency_rank(
-                    c.representative.score, c.representative.published_at, slot, half_life
-                ),
-                6,
-            ),
-            c.representative.id in pinned,
-        )
-        for c in clusters
-    ]
+    out = []
+    for c in clusters:
+        base = recency_rank(c.representative.score, c.representative.published_at, slot, half_life)
+        others = len({m.source for m in c.others} - {c.representative.source})
+        bonus = 1.0 + COVERAGE_BONUS * min(others, COVERAGE_MAX)
+        out.append(Ranked(c, round(base * bonus, 6), c.representative.id in pinned))
     out.sort(key=lambda r: (-r.rank, r.cluster.representative.id))
     return out
 
