@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from conftest import DATA, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,3 +139,18 @@ def test_subject_never_cuts_words() -> None:
     assert len(subject) <= SUBJECT_MAX and subject.endswith("…")
     assert long.startswith(subject[:-1])
     assert long[len(subject) - 1] == " "
+
+
+def test_chunked_tfidf_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from newsletter.curation import text
+
+    rng = random.Random(7)
+    words = ["alpha", "beta", "Gamma", "delta", "the", "and", "zeta", "Nvidia", "NVIDIA"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
+    whole = text.tfidf(texts)
+    monkeypatch.setattr(text, "_CHUNK_DOCS", 101)
+    chunked = text.tfidf(texts)
+    assert whole.shape == chunked.shape
+    assert abs(whole - chunked).max() == 0

@@ -136,9 +136,40 @@ def without_stop_words(
     return counts[:, kept].tocsr(), {names[k]: i for i, k in enumerate(kept)}
 
 
+_CHUNK_DOCS = 8192
+
+
+def count_texts(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """Like ``count_matrix(tokenize(texts))`` but a chunk at a time, so the token lists of a
+    huge corpus never all exist at once; columns end up in sorted term order."""
+    if len(texts) <= _CHUNK_DOCS:
+        return count_matrix(tokenize(texts))
+    seen: dict[str, int] = {}
+    parts: list[sp.csr_matrix] = []
+    for start in range(0, len(texts), _CHUNK_DOCS):
+        docs = tokenize(texts[start : start + _CHUNK_DOCS])
+        for token in chain.from_iterable(docs):
+            seen.setdefault(token, len(seen))
+        part, _ = count_matrix(docs, seen)
+        parts.append(part)
+    width = len(seen)
+    matrix = sp.vstack(
+        [sp.csr_matrix((p.data, p.indices, p.indptr), shape=(p.shape[0], width)) for p in parts],
+        format="csr",
+    )
+    order = sorted(seen)
+    position = np.empty(width, dtype=np.int64)
+    position[np.fromiter((seen[t] for t in order), dtype=np.int64, count=width)] = np.arange(width)
+    matrix = sp.csr_matrix(
+        (matrix.data, position[matrix.indices], matrix.indptr), shape=matrix.shape
+    )
+    matrix.sort_indices()
+    return matrix, {t: i for i, t in enumerate(order)}
+
+
 def tfidf(texts: Sequence[str]) -> sp.csr_matrix:
     """L2-normalised TF-IDF rows (sublinear tf, English stop words removed)."""
-    counts, _ = without_stop_words(*count_matrix(tokenize(texts)))
+    counts, _ = without_stop_words(*count_texts(texts))
     return weigh(counts, idf_weights(counts))
 
 
