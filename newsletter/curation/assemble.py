@@ -36,6 +36,7 @@ from newsletter.sources import load_content
 
 _ITEMS = TypeAdapter(list[NewsItem])
 _GUIDES = TypeAdapter(list[Guide])
+_DIGEST_CHUNK = 1024
 
 
 @dataclass
@@ -116,7 +117,9 @@ def _digest(
         "history": sorted(set(history)),
     }
     h.update(json.dumps(head, sort_keys=True, ensure_ascii=False).encode())
-    h.update(_ITEMS.dump_json(sorted(window_items, key=lambda i: i.id)))
+    ordered = sorted(window_items, key=lambda i: i.id)
+    for start in range(0, len(ordered), _DIGEST_CHUNK):  # chunks: never one huge string
+        h.update(_ITEMS.dump_json(ordered[start : start + _DIGEST_CHUNK]))
     h.update(_GUIDES.dump_json(sorted(guides, key=lambda g: g.slug)))
     return "sha256:" + h.hexdigest()
 
