@@ -79,11 +79,19 @@ def drop_stop_words(docs: list[list[str]]) -> list[list[str]]:
 
 
 def count_matrix(
-    docs: Sequence[Sequence[str]], vocabulary: dict[str, int] | None = None
+    docs: Sequence[Sequence[str]],
+    vocabulary: dict[str, int] | None = None,
+    *,
+    complete: bool = False,
 ) -> tuple[sp.csr_matrix, dict[str, int]]:
-    """Documents × terms counts. Without a vocabulary, terms are every token, sorted."""
+    """Documents × terms counts. Without a vocabulary, terms are every token, sorted.
+
+    With one, tokens outside it are ignored (``complete``: the caller knows there are none).
+    """
     if vocabulary is None:
         vocabulary = {t: i for i, t in enumerate(sorted(set(chain.from_iterable(docs))))}
+        kept = docs
+    elif complete:
         kept = docs
     else:
         kept = [[t for t in doc if t in vocabulary] for doc in docs]
@@ -148,9 +156,9 @@ def count_texts(texts: Sequence[str]) -> tuple[sp.csr_matrix, dict[str, int]]:
     parts: list[sp.csr_matrix] = []
     for start in range(0, len(texts), _CHUNK_DOCS):
         docs = tokenize(texts[start : start + _CHUNK_DOCS])
-        for token in chain.from_iterable(docs):
-            seen.setdefault(token, len(seen))
-        part, _ = count_matrix(docs, seen)
+        for token in sorted(set(chain.from_iterable(docs)).difference(seen)):
+            seen[token] = len(seen)
+        part, _ = count_matrix(docs, seen, complete=True)
         parts.append(part)
     width = len(seen)
     matrix = sp.vstack(
