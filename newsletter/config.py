@@ -147,6 +147,8 @@ class ContentConfig(Section):
     guides: str = "content/guides"
     default_score: float = Field(default=5, ge=0, le=10)
     source_scores: dict[str, float] = Field(default_factory=dict)
+    fetch_timeout: float = Field(default=15, gt=0)
+    max_feed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
 
 class StorageConfig(Section):
@@ -172,6 +174,8 @@ class SmtpConfig(Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     timeout: float = Field(default=30, gt=0)
+    ca_file: str | None = None
+    """A PEM bundle to trust instead of the system's (a server with its own certificate)."""
 
 
 class OutboxConfig(Section):
@@ -184,6 +188,8 @@ class DeliveryConfig(Section):
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0)
     max_attempts: int = Field(default=6, ge=1)
+    retry_base_delay: float = Field(default=1.0, gt=0)
+    retry_max_delay: float = Field(default=60.0, gt=0)
     unsubscribe_mailto: str | None = None
     sendgrid: SendGridConfig = SendGridConfig()
     smtp: SmtpConfig = SmtpConfig()

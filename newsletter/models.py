@@ -6,7 +6,16 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 
 Edition = Literal["midweek", "sunday"]
 EDITIONS: tuple[Edition, ...] = ("midweek", "sunday")
@@ -15,11 +24,15 @@ ISSUE_STATUSES: tuple[IssueStatus, ...] = ("draft", "approved", "sending", "sent
 Level = Literal["Beginner", "Intermediate", "Advanced"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_PLAIN_HTTP_URL = re.compile(r"https?://[^\s/?#]\S*\Z")
+_WHITESPACE = re.compile(r"\s")
 
 
 def check_http_url(value: str) -> str:
     """Accept only absolute http(s) URLs with a host; anything else is rejected."""
     value = value.strip()
+    if _PLAIN_HTTP_URL.match(value):  # the common case, decided by one regex
+        return value
     match = _SCHEME.match(value)
     if not match:
         raise ValueError("url must be an absolute http(s) URL")
@@ -29,18 +42,50 @@ def check_http_url(value: str) -> str:
     rest = value[len(scheme) + 1 :]
     if not rest.startswith("//") or len(rest) <= 2 or rest[2] in "/?#":
         raise ValueError("url must be an absolute http(s) URL with a host")
-    if any(ch.isspace() for ch in value):
+    if _WHITESPACE.search(value):
         raise ValueError("url must not contain whitespace")
     return value
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
+    stripped = value.strip()
+    if not stripped:
         raise ValueError("is empty (only whitespace)")
-    return value.strip()
+    return stripped
+
+
+_ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _iso_datetime_text(value: object) -> object:
+    """Only ISO 8601 text (or a datetime) is a date-time: no Unix numbers, no "last Tuesday"."""
+    if isinstance(value, str) and _ISO_START.match(value):
+        return value.strip()
+    if isinstance(value, datetime):
+        return value
+    raise ValueError(f"is not an ISO 8601 date-time ({_short(value)})")
+
+
+def _topic_list(value: object) -> object:
+    """``null`` topics mean none; anything else must be a list of strings (checked after)."""
+    return () if value is None else value
+
+
+def _clean_topics(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Topics trimmed, blank ones dropped."""
+    return tuple([topic for topic in map(str.strip, value) if topic])
 
 
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_text)]
+Score = Annotated[float, Strict(), Field(ge=0, le=10, allow_inf_nan=False)]
+"""A score 0-10: a JSON number only (a bool or the text "7" is not a score)."""
+Topics = Annotated[tuple[str, ...], BeforeValidator(_topic_list), AfterValidator(_clean_topics)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=200)]
 NonBlank = Annotated[str, AfterValidator(_not_blank)]
 
@@ -58,10 +103,10 @@ class NewsItem(Model):
     title: Annotated[NonBlank, StringConstraints(max_length=300)]
     url: HttpUrl
     source: NonBlank
-    published_at: AwareDatetime
-    score: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+    published_at: IsoDatetime
+    score: Score
     summary: Annotated[str, StringConstraints(max_length=5000)]
-    topics: tuple[str, ...] = ()
+    topics: Topics = ()
 
 
 class Guide(Model):

@@ -15,6 +15,9 @@ CONTENT = ROOT / "content"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
 
+# Fixtures of the fake SendGrid server and of the store (SQLite and PostgreSQL engines, ...).
+pytest_plugins = ["tests.fakes.fixtures", "tests.store_fixtures"]
+
 
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:
     """Write a config.yaml in ``folder`` based on the repo's, with sections replaced/merged."""

@@ -7,7 +7,20 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach every command to the app."""
-    from newsletter.cli import curation_cmd, version_cmd
+    from newsletter.cli import (
+        content_cmd,
+        curation_cmd,
+        render_cmd,
+        send_cmd,
+        subscribers_cmd,
+        version_cmd,
+        web_cmd,
+    )
 
     version_cmd.register(app)
+    content_cmd.register(app)
     curation_cmd.register(app)
+    render_cmd.register(app)
+    subscribers_cmd.register(app)
+    send_cmd.register(app)
+    web_cmd.register(app)

@@ -47,11 +47,27 @@ class OutgoingIssue:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """The provider accepted the batch."""
+    """The provider accepted the batch, except for the recipients named in the three maps.
+
+    Every recipient not named in ``rejected``, ``deferred`` or ``uncertain`` was accepted.
+    The maps are keyed by the recipient's email as given, with a one-line reason:
+
+    - ``rejected``: refused for good (an SMTP 5xx, a SendGrid limit): not sent, do not retry;
+    - ``deferred``: refused for now (an SMTP 4xx, the connection lost before the message):
+      certainly not sent, safe to retry;
+    - ``uncertain``: may or may not have been sent (the connection died during DATA).
+
+    Providers that send one request per batch (SendGrid) raise instead of filling
+    ``deferred`` and ``uncertain``; only ``rejected`` can name recipients they dropped
+    before posting.
+    """
 
     status_code: int | None = None
     message_id: str | None = None
     message_ids: Mapping[str, str] = field(default_factory=dict)
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    deferred: Mapping[str, str] = field(default_factory=dict)
+    uncertain: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProviderError(NewsletterError):

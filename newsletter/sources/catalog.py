@@ -1,17 +1,37 @@
-"""Load news and guides into a Catalog, reporting (never raising on) bad input."""
+"""Load every configured news source and the guides into one Catalog, reporting bad input.
+
+``content.news`` entries are paths, globs (relative to the config file) or http(s) feed URLs.
+With a content folder instead: ``DIR/news.jsonl`` first, then the other ``DIR/*.jsonl``, then
+feeds ``DIR/*.xml|*.rss|*.atom|*.json``, and guides from ``DIR/guides/*.md``.
+Ids are unique across all sources: the first definition wins, later ones are reported.
+"""
 
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
+from newsletter.config import ContentConfig, Settings
+from newsletter.models import Catalog, NewsItem, Problem
+from newsletter.sources.common import IdRegistry, NewsBatch, display_path, display_url, is_url
+from newsletter.sources.feeds import parse_json_feed, parse_xml_feed
+from newsletter.sources.fetch import FetchError, fetch_url
+from newsletter.sources.formats import SUFFIXES, Format, format_from_name, sniff
+from newsletter.sources.guides import load_guides
+from newsletter.sources.jsonl import load_jsonl, read_lines
 
-from newsletter.config import Settings
-from newsletter.models import Catalog, Guide, NewsItem, Problem
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """One news source as loaded: where, which format, how many items and problems."""
+
+    origin: str
+    kind: str
+    items: int
+    problems: int
 
 
 @dataclass
@@ -20,89 +40,126 @@ class LoadResult:
 
     catalog: Catalog
     problems: list[Problem] = field(default_factory=list)
+    sources: list[SourceSummary] = field(default_factory=list)
 
 
-def _reason(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err.get("loc", ()))
-    if err.get("type") == "missing":
-        return f"missing required field: {key}"
-    return f"{key}: {err.get('msg')}"
+Spec = str | Path
+"""A news source: a Path to a file, or an http(s) URL."""
 
 
-def load_jsonl(path: Path, seen: dict[str, str]) -> tuple[list[NewsItem], list[Problem]]:
-    """Read news items from a JSON Lines file; ``seen`` maps ids already loaded to where."""
-    items: list[NewsItem] = []
+def configured_sources(cfg: Settings) -> tuple[list[Spec], list[Problem]]:
+    """Expand ``content.news`` (paths, globs, URLs) in order, each file once."""
+    specs: list[Spec] = []
     problems: list[Problem] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(
-                    Problem(path=str(path), line=number, reason=f"invalid JSON ({exc.msg})")
-                )
-                continue
-            if not isinstance(data, dict):
-                problems.append(Problem(path=str(path), line=number, reason="not a JSON object"))
-                continue
-            try:
-                item = NewsItem.model_validate(data)
-            except ValidationError as exc:
-                problems.append(Problem(path=str(path), line=number, reason=_reason(exc)))
-                continue
-            if item.id in seen:
-                problems.append(
-                    Problem(
-                        path=str(path),
-                        line=number,
-                        reason=f"duplicate id {item.id!r}: {seen[item.id]} already defines it",
-                    )
-                )
-                continue
-            seen[item.id] = f"{path.name} line {number}"
-            items.append(item)
-    return items, problems
+    for entry in cfg.content.news:
+        if is_url(entry):
+            specs.append(entry)
+        elif _GLOB_CHARS & set(entry):
+            matches = sorted(glob.glob(str(cfg.path(entry)), recursive=True))
+            if not matches:
+                problems.append(Problem(path=entry, reason="no files match this pattern"))
+            specs.extend(Path(m) for m in matches)
+        else:
+            specs.append(cfg.path(entry))
+    unique = list(dict.fromkeys(specs))
+    return unique, problems
 
 
-def load_guide(path: Path) -> Guide:
-    """Read one guide: YAML front matter between ``---`` lines, then the Markdown body."""
-    text = path.read_text(encoding="utf-8")
-    _, front, body = text.split("---", 2)
-    meta = yaml.safe_load(front) or {}
-    return Guide.model_validate({**meta, "body": body.strip()})
+def folder_sources(folder: Path) -> list[Path]:
+    """The news files of a content folder: news.jsonl first, other JSON Lines, then feeds."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()]
+
+    def order(path: Path) -> tuple[int, str]:
+        rank = (
+            0 if path.name == "news.jsonl" else 1 if SUFFIXES[path.suffix.lower()] == "jsonl" else 2
+        )
+        return rank, path.name
+
+    return sorted(files, key=order)
 
 
-def load_guides(folder: Path) -> tuple[list[Guide], list[Problem]]:
-    guides: list[Guide] = []
-    problems: list[Problem] = []
-    for path in sorted(folder.glob("*.md")):
+def _parse(
+    data: bytes,
+    fmt: Format,
+    origin: str,
+    content: ContentConfig,
+    registry: IdRegistry,
+    base_url: str | None = None,
+) -> NewsBatch:
+    if fmt == "jsonl":
+        # Split on "\n" only, as reading a file does, so line numbers agree.
+        return read_lines(data.split(b"\n"), origin, registry)
+    if fmt == "jsonfeed":
+        return parse_json_feed(data, origin, content, registry, base_url)
+    return parse_xml_feed(data, origin, content, registry, base_url)
+
+
+def load_news_source(spec: Spec, content: ContentConfig, registry: IdRegistry) -> NewsBatch:
+    """Load one news source (file or URL) in the format its name or content shows."""
+    if isinstance(spec, str):
+        origin = display_url(spec)
         try:
-            guides.append(load_guide(path))
-        except (ValueError, ValidationError, yaml.YAMLError) as exc:
-            problems.append(Problem(path=str(path), reason=str(exc).splitlines()[0]))
-    return guides, problems
+            fetched = fetch_url(spec, content.fetch_timeout, content.max_feed_bytes)
+        except FetchError as exc:
+            batch = NewsBatch(origin=origin, kind="url")
+            batch.problem(str(exc))
+            return batch
+        fmt = format_from_name(spec) or sniff(fetched.body, fetched.content_type)
+        if fmt is None:
+            batch = NewsBatch(origin=origin, kind="url")
+            batch.problem(f"not a news format we read (media type {fetched.content_type})")
+            return batch
+        return _parse(fetched.body, fmt, origin, content, registry, base_url=spec)
+    fmt = format_from_name(spec.name)
+    if fmt == "jsonl":
+        return load_jsonl(spec, registry)
+    origin = display_path(spec)
+    try:
+        data = spec.read_bytes()
+    except FileNotFoundError:
+        reason = "file not found"
+    except IsADirectoryError:
+        reason = "is a folder, not a file"
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or exc}"
+    else:
+        fmt = fmt or sniff(data)
+        if fmt is not None:
+            return _parse(data, fmt, origin, content, registry)
+        reason = "not a news format we read (expected .jsonl, .xml, .rss, .atom or .json)"
+    batch = NewsBatch(origin=origin, kind="file")
+    batch.problem(reason)
+    return batch
 
 
 def load_content(cfg: Settings, content_dir: Path | None = None) -> LoadResult:
-    """Load the configured content, or ``DIR/*.jsonl`` and ``DIR/guides/*.md`` if given."""
+    """Load the configured content, or the news files and ``guides/`` of ``content_dir``.
+
+    Never raises on bad content: every rejected file, line or entry is in ``problems``.
+    """
+    problems: list[Problem] = []
+    specs: list[Spec]
     if content_dir is not None:
-        news_paths = sorted(content_dir.glob("*.jsonl"))
+        if not content_dir.is_dir():
+            where = display_path(content_dir)
+            reason = "content folder not found" if not content_dir.exists() else "is not a folder"
+            return LoadResult(Catalog(), [Problem(path=where, reason=reason)])
+        specs = list(folder_sources(content_dir))
         guides_dir = content_dir / "guides"
     else:
-        news_paths = [
-            Path(p) for spec in cfg.content.news for p in sorted(glob.glob(str(cfg.path(spec))))
-        ]
+        specs, problems = configured_sources(cfg)
         guides_dir = cfg.path(cfg.content.guides)
-    seen: dict[str, str] = {}
+    registry = IdRegistry()
     news: list[NewsItem] = []
-    problems: list[Problem] = []
-    for path in news_paths:
-        items, bad = load_jsonl(path, seen)
-        news.extend(items)
-        problems.extend(bad)
-    guides, bad = load_guides(guides_dir)
-    problems.extend(bad)
-    return LoadResult(Catalog(news=tuple(news), guides=tuple(guides)), problems)
+    sources: list[SourceSummary] = []
+    for spec in specs:
+        batch = load_news_source(spec, cfg.content, registry)
+        news.extend(batch.items)
+        problems.extend(batch.problems)
+        sources.append(
+            SourceSummary(batch.origin, batch.kind, len(batch.items), len(batch.problems))
+        )
+    guides = load_guides(guides_dir)
+    problems.extend(guides.problems)
+    catalog = Catalog(news=tuple(news), guides=tuple(guides.guides))
+    return LoadResult(catalog, problems, sources)

@@ -88,6 +88,9 @@ sends = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("provider_message_id", String(200), nullable=True),
     Column("last_error", Text, nullable=True),
+    # Set (and committed) right before each request to the provider, cleared when the
+    # provider certainly did nothing: a `queued` row with posted_at set may have been sent.
+    Column("posted_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_sends_issue_subscriber"),

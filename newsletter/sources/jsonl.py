@@ -1,0 +1,120 @@
+"""News items from JSON Lines: one object per line, validated per FORMAT.md.
+
+Clean lines take a fast path (``NewsItem.model_validate_json`` on the raw bytes); a line
+that fails it is parsed again step by step to find one human reason. Unknown extra fields
+are ignored, not rejected, so a producer may add fields without breaking the newsletter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from newsletter.models import NewsItem
+from newsletter.sources.common import (
+    IdRegistry,
+    NewsBatch,
+    display_path,
+    duplicate_reason,
+    gc_paused,
+)
+from newsletter.sources.reasons import describe
+
+BOM = b"\xef\xbb\xbf"
+_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _json_kind(value: Any) -> str:
+    return "null" if value is None else _KINDS.get(type(value), type(value).__name__)
+
+
+def _json_reason(exc: json.JSONDecodeError, text: str) -> str:
+    body = text.strip()
+    what = "object" if body.startswith("{") else "value"
+    if exc.pos >= len(text.rstrip()):
+        return f"invalid JSON (the {what} is cut off)"
+    if exc.msg.startswith("Unterminated string"):
+        return f"invalid JSON (the string at column {exc.colno} is never closed: the {what} is cut off)"
+    if exc.msg == "Extra data":
+        return f"invalid JSON (extra text after the {what} at column {exc.colno})"
+    return f"invalid JSON ({exc.msg} at column {exc.colno})"
+
+
+def diagnose_line(raw: bytes) -> NewsItem | str:
+    """Validate one line slowly and explain what is wrong: a NewsItem, or the reason."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _json_reason(exc, text)
+    except RecursionError:
+        return "invalid JSON (nested too deeply)"
+    except ValueError as exc:  # e.g. an integer with more digits than Python will parse
+        return f"invalid JSON ({exc})"
+    if not isinstance(data, dict):
+        return f"the line is not a JSON object (it is {_json_kind(data)})"
+    try:
+        return NewsItem.model_validate(data, extra="ignore")
+    except ValidationError as exc:
+        return describe(exc)
+
+
+def parse_line(raw: bytes) -> NewsItem | str:
+    """One JSON Lines line (without its newline) as a NewsItem, or the reason it is rejected."""
+    try:
+        return NewsItem.model_validate_json(raw, extra="ignore")
+    except ValidationError:
+        return diagnose_line(raw)
+
+
+def read_lines(
+    lines: Iterable[bytes], origin: str, registry: IdRegistry | None = None
+) -> NewsBatch:
+    """Validate every line of a JSON Lines stream; blank lines are skipped, bad ones reported."""
+    registry = IdRegistry() if registry is None else registry
+    batch = NewsBatch(origin=origin, kind="jsonl")
+    keep = batch.items.append
+    claim = registry.claim
+    try:
+        with gc_paused():
+            for number, raw in enumerate(lines, start=1):
+                if raw.startswith(BOM):
+                    raw = raw[3:]
+                if not raw or raw.isspace():
+                    continue
+                result = parse_line(raw.rstrip(b"\r\n"))
+                if isinstance(result, str):
+                    batch.problem(result, number)
+                    continue
+                earlier = claim(result.id, origin, number)
+                if earlier is not None:
+                    batch.problem(duplicate_reason(result.id, earlier), number)
+                    continue
+                keep(result)
+    except OSError as exc:
+        batch.problem(f"reading stopped: {exc.strerror or exc}")
+    return batch
+
+
+def load_jsonl(path: Path, registry: IdRegistry | None = None) -> NewsBatch:
+    """Read news items from a JSON Lines file; a missing or unreadable file is one problem."""
+    origin = display_path(path)
+    try:
+        with path.open("rb") as fh:
+            return read_lines(fh, origin, registry)
+    except FileNotFoundError:
+        reason = "file not found"
+    except IsADirectoryError:
+        reason = "is a folder, not a file"
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or exc}"
+    batch = NewsBatch(origin=origin, kind="jsonl")
+    batch.problem(reason)
+    return batch
