@@ -6,7 +6,8 @@ weights: neither signal is trusted over the other), where
   an item has a topic when it lists it (or an alias of it) or its title/summary/topics name
   it; topics are weighted by IDF over the guides (a topic many guides share says little);
 - text is TF-IDF (vocabulary and IDF from the guides) between the item (title, summary,
-  topics) and the guide (title, TL;DR, takeaways, topics, body).
+  topics) and the guide (title, TL;DR, takeaways, topics, and the first ``BODY_CHARS``
+  characters of the body).
 Below ``curation.min_pair_relevance`` no guide is paired. Both matrices are built once per
 index; scores for all items × guides are one sparse product.
 """
@@ -33,6 +34,7 @@ from newsletter.curation.text import (
 from newsletter.models import Guide, GuideRef, NewsItem
 
 TOPIC_WEIGHT = 0.5
+BODY_CHARS = 6000
 _WORD = re.compile(r"\w+")
 
 
@@ -46,9 +48,10 @@ def normalise_topic(topic: str, aliases: Mapping[str, str] | None = None) -> str
 
 def _guide_text(guide: Guide) -> str:
     topics = ". ".join(guide.topics)
-    return "\n".join(
-        [guide.title, guide.title, guide.tldr, *guide.takeaways, topics, topics, guide.body]
-    )
+    body = guide.body
+    if len(body) > BODY_CHARS:  # the lead sections say what a guide is about; cost stays bounded
+        body = body[: body.rfind(" ", 0, BODY_CHARS) + 1 or BODY_CHARS]
+    return "\n".join([guide.title, guide.title, guide.tldr, *guide.takeaways, topics, topics, body])
 
 
 def _item_text(item: NewsItem) -> str:
