@@ -31,7 +31,7 @@ DEMO_DIR = Path(".demo")
 # Signs the demo's unsubscribe links only; a real deployment sets its own in the environment.
 DEMO_SECRET = "demo-only-not-a-secret"
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def _workspace(repo: Path, folder: Path) -> Path:
@@ -58,9 +58,11 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
 
     assembled = assemble_issue(cfg, "sunday", at)
     plan = assembled.plan
-    out.print(f"[bold]1. assemble[/bold]  {plan.id}: {len(plan.stories)} stories, "
-              f"{len(plan.guides)} guides (window {plan.window.start:%a %d %b %H:%M} → "
-              f"{plan.window.end:%a %d %b %H:%M} UTC)")
+    out.print(
+        f"[bold]1. assemble[/bold]  {plan.id}: {len(plan.stories)} stories, "
+        f"{len(plan.guides)} guides (window {plan.window.start:%a %d %b %H:%M} → "
+        f"{plan.window.end:%a %d %b %H:%M} UTC)"
+    )
     for problem in assembled.problems:
         out.print(f"   skipped {problem}")
     out.print(f"   subject:   {plan.subject}")
@@ -73,9 +75,11 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
     rendered = render_issue(cfg, plan.id)
     fails = [c for c in rendered.checks if c.status == "fail"]
     warns = [c for c in rendered.checks if c.status == "warn"]
-    out.print(f"[bold]2. render[/bold]    email.html {rendered.size / 1024:.1f} KB; checks: "
-              f"{len(rendered.checks) - len(fails) - len(warns)} pass, {len(warns)} warn, "
-              f"{len(fails)} fail")
+    out.print(
+        f"[bold]2. render[/bold]    email.html {rendered.size / 1024:.1f} KB; checks: "
+        f"{len(rendered.checks) - len(fails) - len(warns)} pass, {len(warns)} warn, "
+        f"{len(fails)} fail"
+    )
     if fails:
         for check in fails:
             out.print(f"   FAIL {check.name}: {check.detail}")
@@ -86,11 +90,15 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
     out.print(f"[bold]3. subscribers[/bold] {imported.added} imported from content/subscribers.csv")
 
     approve_issue(Archive(cfg.archive_dir), plan.id)
-    out.print("[bold]4. approve[/bold]   draft → approved (what an editor does on the preview page)")
+    out.print(
+        "[bold]4. approve[/bold]   draft → approved (what an editor does on the preview page)"
+    )
 
     report = send_issue(cfg, secrets, plan.id, provider="outbox", progress=False, engine=engine)
-    out.print(f"[bold]5. send[/bold]      outbox: {report.sent} sent of an audience of "
-              f"{report.audience} ({report.failed} failed, {report.uncertain} uncertain)")
+    out.print(
+        f"[bold]5. send[/bold]      outbox: {report.sent} sent of an audience of "
+        f"{report.audience} ({report.failed} failed, {report.uncertain} uncertain)"
+    )
 
     issue_dir = cfg.archive_dir / plan.id
     outbox = cfg.path(cfg.delivery.outbox.dir) / plan.id
@@ -101,15 +109,20 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
     out.print(f"  what was sent     {outbox}/*.eml  ({report.sent} messages)")
     out.print(f"  the send report   {issue_dir / 'send.json'}")
     out.print(f"  the archive       {cfg.archive_dir / 'index.html'}")
-    out.print(f"  preview it        .venv/bin/newsletter --config {folder / 'config.yaml'} serve"
-              "   → http://127.0.0.1:8000/")
+    out.print(
+        f"  preview it        .venv/bin/newsletter --config {folder / 'config.yaml'} serve"
+        "   → http://127.0.0.1:8000/"
+    )
     return 0 if report.failed == 0 and report.uncertain == 0 else 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m newsletter.demo", description=__doc__)
-    parser.add_argument("--at", default="2026-11-22T08:00:00+00:00",
-                        help="assemble the Sunday issue due at or after this time")
+    parser.add_argument(
+        "--at",
+        default="2026-11-22T08:00:00+00:00",
+        help="assemble the Sunday issue due at or after this time",
+    )
     parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="the demo workspace")
     args = parser.parse_args()
     try:
