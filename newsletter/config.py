@@ -136,9 +136,9 @@ class CurationConfig(Section):
     recency_half_life: Duration = timedelta(hours=96)
     source_cap: int = Field(default=3, ge=1)
     diversity: float = Field(default=0.3, ge=0, le=1)
-    cluster_threshold: float = Field(default=0.5, gt=0, le=1)
+    cluster_threshold: float = Field(default=0.19, gt=0, le=1)
     cluster_max_gap: Duration = timedelta(hours=72)
-    min_pair_relevance: float = Field(default=0.15, ge=0, le=1)
+    min_pair_relevance: float = Field(default=0.18, ge=0, le=1)
     topic_aliases: dict[str, str] = Field(default_factory=dict)
 
 

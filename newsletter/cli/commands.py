@@ -9,6 +9,7 @@ def register(app: typer.Typer) -> None:
     """Attach every command to the app."""
     from newsletter.cli import (
         content_cmd,
+        curation_cmd,
         render_cmd,
         schedule_cmd,
         send_cmd,
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
 
     version_cmd.register(app)
     content_cmd.register(app)
+    curation_cmd.register(app)
     render_cmd.register(app)
     subscribers_cmd.register(app)
     send_cmd.register(app)
