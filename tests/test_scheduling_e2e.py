@@ -27,26 +27,6 @@ SUBSCRIBERS = ["ada@example.com", "grace@example.org", "linus@example.net"]
 EDITOR = "editor@almanac.example"
 
 
-def _missing_pipeline() -> str | None:
-    from newsletter.errors import NewsletterError
-    from newsletter.scheduling.pipeline import _stage
-
-    for module, name in (
-        ("newsletter.curation", "assemble_issue"),
-        ("newsletter.rendering", "render_issue"),
-        ("newsletter.delivery", "send_issue"),
-        ("newsletter.delivery.factory", "make_provider"),
-    ):
-        try:
-            _stage(module, name)
-        except NewsletterError:
-            return "pipeline not merged"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing_pipeline() is not None, reason="pipeline not merged")
-
-
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_info:
         main(list(args))

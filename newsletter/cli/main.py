@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from newsletter.cli.common import ConfigOpt, JsonOpt, console, global_options
 from newsletter.errors import NewsletterError
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="newsletter")
     except NewsletterError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("NEWSLETTER_DEBUG"):
             raise
         console.print(
-            f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} "
+            f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))} "
             "(set NEWSLETTER_DEBUG=1 for the traceback)",
             markup=True,
             soft_wrap=True,
