@@ -10,20 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import write_config
 
-from newsletter.cli.main import main
+from tests.cli_support import run_cli as run
 
 IID = "2026-11-22-sunday"
 KEY = "cli-errors-test-key"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error(err: str) -> str:

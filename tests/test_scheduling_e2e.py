@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import insert
 
 from newsletter.archive import Archive
-from newsletter.cli.main import main
 from newsletter.config import load_config
 from newsletter.scheduling import SlotStore
 from newsletter.store.tables import subscribers
+from tests.cli_support import run_cli
 from tests.conftest import write_config
 
 IID = "2026-11-22-sunday"
@@ -28,11 +28,8 @@ EDITOR = "editor@almanac.example"
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    assert code in (0, None), err
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
     return 0, out
 
 
