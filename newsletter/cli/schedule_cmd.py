@@ -217,9 +217,9 @@ def status_command(
     for issue in issues:
         typer.echo(f"  {issue['id']}  {issue['status']}")
     if report is not None:
-        typer.echo(
-            f"last send report ({report['issue_id']}): {jsonlib.dumps(report['report'])[:400]}"
-        )
+        text = jsonlib.dumps(report["report"])
+        text = text if len(text) <= 400 else text[:399] + "…"
+        typer.echo(f"last send report ({report['issue_id']}): {text}")
     for alert in alerts[-5:]:
         typer.echo(f"alert {alert.get('kind')}: {alert.get('message')}")
 
