@@ -158,3 +158,14 @@ def test_bad_csv(tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[st
     headless.write_text("name,first\nx,y\n", encoding="utf-8")
     code, _, err = run(capsys, "--config", str(project), "subscribers", "import", str(headless))
     assert code == 2 and f"{headless}:1: the header" in one_error(err)
+
+
+def test_send_before_render_is_bad_input_and_keeps_the_status(
+    assembled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(assembled.parents[2] / "config.yaml")
+    code, _, err = run(capsys, "--config", config, "approve", IID)
+    assert code == 0, err
+    code, _, err = run(capsys, "--config", config, "send", IID)
+    assert code == 2 and f"{IID}/email.html: not found" in one_error(err)
+    assert json.loads(assembled.read_text(encoding="utf-8"))["status"] == "approved"
