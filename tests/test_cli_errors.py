@@ -169,3 +169,19 @@ def test_send_before_render_is_bad_input_and_keeps_the_status(
     code, _, err = run(capsys, "--config", config, "send", IID)
     assert code == 2 and f"{IID}/email.html: not found" in one_error(err)
     assert json.loads(assembled.read_text(encoding="utf-8"))["status"] == "approved"
+
+
+def test_an_unexpected_failure_is_one_line_exit_1(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import newsletter.cli.common as common
+
+    def boom(path: object = None) -> None:
+        raise RuntimeError("boom [x]\nsecond line")
+
+    monkeypatch.delenv("NEWSLETTER_DEBUG", raising=False)
+    monkeypatch.setattr(common, "load_config", boom)
+    code, _, err = run(capsys, "--config", str(project), "config")
+    line = one_error(err)
+    assert code == 1 and "unexpected RuntimeError: boom [x] (set NEWSLETTER_DEBUG=1" in line
+    assert "second line" not in err

@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("NEWSLETTER_DEBUG"):
             raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(
-            f"unexpected {type(exc).__name__}: {exc} (set NEWSLETTER_DEBUG=1 for the traceback)", 1
+            f"unexpected {type(exc).__name__}: {first} (set NEWSLETTER_DEBUG=1 for the traceback)",
+            1,
         )
     sys.exit(code if isinstance(code, int) else 0)
 
