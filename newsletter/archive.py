@@ -91,15 +91,22 @@ class Archive:
 
     def plans(self) -> Iterator[IssuePlan]:
         """Every issue in the archive, oldest id first; unreadable folders are skipped."""
+        yield from self.scan()[0]
+
+    def scan(self) -> tuple[list[IssuePlan], list[str]]:
+        """Every readable issue (oldest id first), and one line per unreadable issue.json."""
+        plans: list[IssuePlan] = []
+        problems: list[str] = []
         if not self.root.is_dir():
-            return
+            return plans, problems
         for entry in sorted(self.root.iterdir()):
             path = entry / PLAN_FILE
             if _ID.match(entry.name) and path.is_file():
                 try:
-                    yield self._parse(path)
-                except InputError:
-                    continue
+                    plans.append(self._parse(path))
+                except InputError as exc:
+                    problems.append(str(exc))
+        return plans, problems
 
     def write_text(self, issue_id: str, name: str, text: str) -> Path:
         path = self.issue_dir(issue_id) / name

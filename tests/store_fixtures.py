@@ -11,6 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from newsletter.store.db import create_engine_for, upgrade
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _pg_reachable() -> str | None:
+def pg_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used here, or None when it answers."""
     try:
         eng = create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
         with eng.connect() as conn:
@@ -38,13 +40,18 @@ def _pg_reachable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh schema (dropped after the session)."""
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_store_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh, uniquely named schema, dropped afterwards.
+
+    Skips the test when PostgreSQL is unreachable (checked once per session).
+    """
+    global _PG_REASON
+    if _PG_REASON is None:
+        _PG_REASON = pg_unreachable() or ""
+    if _PG_REASON:
+        pytest.skip(_PG_REASON)
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_SERVER)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -54,6 +61,16 @@ def pg_schema_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+_PG_REASON: str | None = None
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh schema (dropped after the session)."""
+    with pg_schema("t_store") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

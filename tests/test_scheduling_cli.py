@@ -14,23 +14,15 @@ from pathlib import Path
 import pytest
 
 from newsletter.archive import Archive
-from newsletter.cli.main import main
 from newsletter.config import load_config
 from newsletter.scheduling import Notice, SlotRunner, SlotStore
 from newsletter.scheduling.pipeline import record_alert
+from tests.cli_support import run_cli as cli
 from tests.conftest import ROOT, write_config
 from tests.scheduling_support import SUPPORT_FILE, FakePipeline, lines
 
 SLOT = datetime(2026, 11, 22, 8, tzinfo=UTC)
 IID = "2026-11-22-sunday"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 @pytest.fixture

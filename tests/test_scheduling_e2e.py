@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import insert
 
 from newsletter.archive import Archive
-from newsletter.cli.main import main
-from newsletter.config import load_config
+from newsletter.config import Settings, load_config
 from newsletter.scheduling import SlotStore
 from newsletter.store.tables import subscribers
+from tests.cli_support import run_cli
 from tests.conftest import write_config
 
 IID = "2026-11-22-sunday"
@@ -27,33 +27,24 @@ SUBSCRIBERS = ["ada@example.com", "grace@example.org", "linus@example.net"]
 EDITOR = "editor@almanac.example"
 
 
-def _missing_pipeline() -> str | None:
-    from newsletter.errors import NewsletterError
-    from newsletter.scheduling.pipeline import _stage
-
-    for module, name in (
-        ("newsletter.curation", "assemble_issue"),
-        ("newsletter.rendering", "render_issue"),
-        ("newsletter.delivery", "send_issue"),
-        ("newsletter.delivery.factory", "make_provider"),
-    ):
-        try:
-            _stage(module, name)
-        except NewsletterError:
-            return "pipeline not merged"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing_pipeline() is not None, reason="pipeline not merged")
-
-
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    assert code in (0, None), err
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
     return 0, out
+
+
+def subscribe(cfg: Settings, addresses: list[str], *, named: bool = False) -> None:
+    """Active subscribers to both editions (named after their address's local part if asked)."""
+    now = datetime.now(UTC)
+    with SlotStore.open(cfg).engine.begin() as conn:
+        for address in addresses:
+            name = address.split("@")[0].title() if named else None
+            conn.execute(
+                insert(subscribers).values(
+                    email=address, name=name, wants_midweek=True, wants_sunday=True,
+                    status="active", source="test", created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
 
 
 def emls(folder: Path) -> dict[str, str]:
@@ -77,16 +68,7 @@ def test_scheduler_sends_the_sample_issue_through_the_outbox(
         delivery={"provider": "outbox"},
     )
     cfg = load_config(path)
-    now = datetime.now(UTC)
-    with SlotStore.open(cfg).engine.begin() as conn:
-        for address in SUBSCRIBERS:
-            conn.execute(
-                insert(subscribers).values(
-                    email=address, name=address.split("@")[0].title(), wants_midweek=True,
-                    wants_sunday=True, status="active", source="test", created_at=now,
-                    updated_at=now,
-                )
-            )  # fmt: skip
+    subscribe(cfg, SUBSCRIBERS, named=True)
     outbox = tmp_path / "outbox"
 
     # slot − lead: the draft is assembled, rendered, and a [TEST] copy goes to the editor
@@ -133,15 +115,7 @@ def test_two_real_schedulers_send_the_sample_issue_once(tmp_path: Path) -> None:
         delivery={"provider": "outbox"},
     )
     cfg = load_config(path)
-    now = datetime.now(UTC)
-    with SlotStore.open(cfg).engine.begin() as conn:
-        for address in SUBSCRIBERS:
-            conn.execute(
-                insert(subscribers).values(
-                    email=address, name=None, wants_midweek=True, wants_sunday=True,
-                    status="active", source="test", created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
+    subscribe(cfg, SUBSCRIBERS)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "newsletter", "--config", str(path), "schedule", "run", "--once", "--json", "--now", "2026-11-22T08:00:01Z"]  # fmt: skip
     procs = [
@@ -180,15 +154,7 @@ def test_sigterm_mid_send_then_restart_resumes_exactly_once(tmp_path: Path) -> N
         delivery={"provider": "outbox", "batch_size": 1, "concurrency": 1, "rate_limit": 2},
     )
     cfg = load_config(path)
-    now = datetime.now(UTC)
-    with SlotStore.open(cfg).engine.begin() as conn:
-        for address in audience:
-            conn.execute(
-                insert(subscribers).values(
-                    email=address, name=None, wants_midweek=True, wants_sunday=True,
-                    status="active", source="test", created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
+    subscribe(cfg, audience)
     outbox = tmp_path / "outbox" / IID
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     base = [sys.executable, "-m", "newsletter", "--config", str(path), "schedule", "run", "--once", "--json"]  # fmt: skip

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +20,9 @@ from newsletter.store.tables import slot_runs
 from tests.conftest import ROOT, write_config
 from tests.scheduling_support import SUPPORT_FILE as SUPPORT
 from tests.scheduling_support import lines
+from tests.store_fixtures import pg_schema
 
 SLOT = datetime(2026, 11, 22, 8, tzinfo=UTC)
-PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def race(cfg_path: Path, effects: Path, now: datetime, tag: str) -> list[list[dict[str, str]]]:
@@ -83,8 +82,10 @@ def check_exactly_once(cfg: Settings, cfg_path: Path, effects: Path) -> None:
     assert len(lines(effects / "assemble.log")) == 1
     assert len(lines(effects / "send.log")) == 1
     assert len(lines(effects / "send-start.log")) == 1
-    with SlotStore.open(cfg).engine.connect() as conn:
+    engine = SlotStore.open(cfg).engine
+    with engine.connect() as conn:
         rows = conn.execute(select(slot_runs.c.step, slot_runs.c.status)).fetchall()
+    engine.dispose()
     assert sorted(tuple(r) for r in rows) == [
         ("assemble", "done"),
         ("send", "done"),
@@ -106,7 +107,8 @@ def config_for(tmp_path: Path, url: str | None = None) -> tuple[Settings, Path]:
         sections["storage"] = {"url": url}
     path = write_config(tmp_path, **sections)
     cfg = load_config(path)
-    SlotStore.open(cfg)  # create the tables before the race (migrations are not the race)
+    # create the tables before the race (migrations are not the race)
+    SlotStore.open(cfg).engine.dispose()
     return cfg, path
 
 
@@ -117,20 +119,8 @@ def test_two_processes_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(
-            "host=127.0.0.1 port=5432 dbname=test user=postgres", connect_timeout=3, autocommit=True
-        )
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {exc}")
-    schema = f"sched_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+    with pg_schema("sched") as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
 from newsletter.config import load_config
 from newsletter.delivery import dispatcher
 from newsletter.store.db import open_store
+from tests.cli_support import run_cli
 from tests.store_fixtures import FakeProvider, make_issue, seed
 
 
@@ -23,13 +23,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
 
 
 def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(["--config", str(config), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "--config", str(config), *args)
 
 
 def test_send_json_dry_run_and_test_to(

@@ -138,9 +138,15 @@ def test_two_senders_at_once_never_double_send(
     cfg, config, issue_id, audience = _setup(tmp_path, url)
     record = tmp_path / "received.txt"
     flag = tmp_path / "second-is-posting"
-    # The first sender holds its first batch until the second one posts: they overlap.
+    # The first sender holds its batches until the second posts: they overlap, and the second
+    # always finds recipients left to post, however slowly it starts.
     first = _start(config, issue_id, record, "--wait-for", str(flag), delay=0.01)
-    time.sleep(0.2)
+    waiting = flag.with_name(flag.name + ".waiting")
+    deadline = time.monotonic() + 120  # a safety net against a hang, not a timing assertion
+    while not waiting.exists():  # until the first is inside a provider call
+        assert first.poll() is None, first.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the first sender never reached the provider"
+        time.sleep(0.01)
     second = _start(config, issue_id, record, "--touch", str(flag), delay=0.01)
     for proc in (first, second):
         _, err = proc.communicate(timeout=120)

@@ -1,8 +1,4 @@
-"""A real send through the SendGrid provider to the validating SendGrid stand-in, with faults.
-
-Needs the providers (newsletter.delivery.sendgrid) and the stand-in (tests/fakes/
-sendgrid_server.py): skipped until both are in the tree.
-"""
+"""A real send through the SendGrid provider to the validating SendGrid stand-in, with faults."""
 
 from __future__ import annotations
 
@@ -20,12 +16,8 @@ from newsletter.config import Secrets, Settings, load_config
 from newsletter.delivery.dispatcher import send_issue
 from newsletter.store import ledger
 from newsletter.store.db import open_store
+from tests.fakes import sendgrid_server as fakes
 from tests.store_fixtures import make_issue, seed
-
-pytest.importorskip("newsletter.delivery.sendgrid", reason="the SendGrid provider is not merged")
-fakes = pytest.importorskip(
-    "tests.fakes.sendgrid_server", reason="the SendGrid stand-in is not merged"
-)
 
 
 def _cfg(tmp_path: Path, url: str, **delivery: object) -> Settings:

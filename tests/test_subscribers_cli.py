@@ -10,21 +10,15 @@ from pathlib import Path
 import pytest
 from conftest import CONTENT
 
-from newsletter.cli import main
 from newsletter.config import load_config
 from newsletter.store import open_store
 from newsletter.store import subscribers as subs
 from newsletter.store.importer import import_csv
+from tests.cli_support import run_cli
 
 
 def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(["--config", str(config), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "--config", str(config), *args)
 
 
 def test_add_remove_list_stats(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,7 +133,7 @@ def test_10k_import_reimport_and_export_round_trip(
         capsys, config_path, "subscribers", "export", str(out_file), "--status", "active"
     )
     assert code == 0 and "exported 9999" in err
-    rows = list(csv.DictReader(out_file.open(encoding="utf-8")))
+    rows = list(csv.DictReader(out_file.read_text(encoding="utf-8").splitlines()))
     assert len(rows) == 9_999 and rows[0]["email"] == "reader0@example.org"
     # An export imports back (extra columns are ignored).
     assert import_csv(engine, out_file).problems == []

@@ -56,6 +56,13 @@ def test_list_shows_every_issue_with_checks(client: TestClient) -> None:
     assert "script" not in res.headers["content-security-policy"]
 
 
+def test_list_names_an_unreadable_issue_json(client: TestClient, archive: Archive) -> None:
+    archive.file("2026-11-18-midweek", "issue.json").write_text("{not json", encoding="utf-8")
+    html = client.get("/").text
+    assert "2026-11-22-sunday" in html
+    assert "Unreadable:" in html and "2026-11-18-midweek/issue.json" in html
+
+
 def test_issue_page_shows_everything_an_editor_checks(client: TestClient) -> None:
     res = client.get(f"/issues/{ISSUE}/edit")
     assert res.status_code == 200

@@ -23,19 +23,23 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _serve(folder: Path, *args: str) -> list[str]:
+    """The ``newsletter serve`` command line for the project in ``folder``."""
+    return [
+        sys.executable,
+        "-m",
+        "newsletter",
+        "serve",
+        "--config",
+        str(folder / "config.yaml"),
+        *args,
+    ]
+
+
 def test_public_bind_without_credentials_is_refused(tmp_path: Path) -> None:
     project(tmp_path)
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "newsletter",
-            "serve",
-            "--config",
-            str(tmp_path / "config.yaml"),
-            "--host",
-            "0.0.0.0",
-        ],
+        _serve(tmp_path, "--host", "0.0.0.0"),
         capture_output=True,
         text=True,
         env=_env(),
@@ -50,16 +54,7 @@ def test_public_bind_without_credentials_is_refused(tmp_path: Path) -> None:
 def test_serve_on_loopback_warns_and_answers(tmp_path: Path) -> None:
     project(tmp_path)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsletter",
-            "serve",
-            "--config",
-            str(tmp_path / "config.yaml"),
-            "--port",
-            "0",
-        ],
+        _serve(tmp_path, "--port", "0"),
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

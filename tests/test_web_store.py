@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from web_support import add_subscriber, db, pg, subscriber
+from web_support import add_send, add_subscriber, db, pg, subscriber
 
 from newsletter.store import events as store
 from newsletter.store import tables
 
 __all__ = ["db", "pg"]
-
-
-def _ledger(engine: sa.Engine, issue_id: str, sid: int, email: str, status: str) -> None:
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(tables.issues).values(
-                id=issue_id,
-                edition="sunday",
-                slot=now,
-                status="sending",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        conn.execute(
-            sa.insert(tables.sends).values(
-                issue_id=issue_id,
-                subscriber_id=sid,
-                email=email,
-                status=status,
-                attempts=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
 
 
 def test_unsubscribe_is_idempotent(db: sa.Engine) -> None:
@@ -133,9 +106,9 @@ def test_a_complaint_outranks_a_later_bounce(db: sa.Engine) -> None:
     assert subscriber(db, sid)["status"] == "complained"
 
 
-def test_delivered_confirms_the_ledger(db: sa.Engine) -> None:
+def test_delivered_confirms_theadd_send(db: sa.Engine) -> None:
     sid = add_subscriber(db, "led@example.com")
-    _ledger(db, "2026-11-22-sunday", sid, "led@example.com", "uncertain")
+    add_send(db, "2026-11-22-sunday", sid, "led@example.com", "uncertain")
     event = {
         "event": "delivered",
         "email": "led@example.com",

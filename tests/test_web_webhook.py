@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from web_support import KeyPair, add_subscriber, db, events_json, project, secrets, subscriber
+from web_support import (
+    KeyPair,
+    add_send,
+    add_subscriber,
+    db,
+    events_json,
+    project,
+    secrets,
+    subscriber,
+)
 
 from newsletter.store import tables
 from newsletter.web import create_app, startup_warnings
@@ -37,29 +46,7 @@ def test_valid_batch_is_applied_once(client: TestClient, db: sa.Engine, keys: Ke
     ada = add_subscriber(db, "ada@example.com")
     bob = add_subscriber(db, "bob@example.com")
     cy = add_subscriber(db, "cy@example.com")
-    now = datetime.now(UTC)
-    with db.begin() as conn:
-        conn.execute(
-            sa.insert(tables.issues).values(
-                id="2026-11-22-sunday",
-                edition="sunday",
-                slot=now,
-                status="sending",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        conn.execute(
-            sa.insert(tables.sends).values(
-                issue_id="2026-11-22-sunday",
-                subscriber_id=cy,
-                email="cy@example.com",
-                status="sent",
-                attempts=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    add_send(db, "2026-11-22-sunday", cy, "cy@example.com", "sent")
     body = events_json(
         {
             "email": "ada@example.com",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,9 +21,10 @@ from newsletter.config import Secrets, Settings, load_config
 from newsletter.models import IssuePlan, NewsItem, Story, Window
 from newsletter.personalization import sign_token
 from newsletter.store import tables
+from newsletter.store.db import create_engine_for
+from tests.store_fixtures import pg_schema
 
 SECRET_KEY = "test-secret-key-0123456789"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 EMAIL_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -157,39 +157,21 @@ def secrets(
 
 
 def sqlite_engine(folder: Path) -> sa.Engine:
-    engine = sa.create_engine(
-        f"sqlite:///{folder / 'web.db'}", connect_args={"check_same_thread": False}
-    )
+    """The store on SQLite in ``folder`` (the schema the app runs on)."""
+    engine = create_engine_for(f"sqlite:///{folder / 'web.db'}")
     tables.metadata.create_all(engine)
     return engine
 
 
-def postgres_available() -> bool:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
 def postgres_engine() -> Iterator[sa.Engine]:
     """An engine on a fresh schema of the test database; the schema is dropped after."""
-    schema = f"web_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    tables.metadata.create_all(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema("web") as url:
+        engine = create_engine_for(url)
+        tables.metadata.create_all(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def add_subscriber(
@@ -217,6 +199,33 @@ def add_subscriber(
         return int(result.inserted_primary_key[0])
 
 
+def add_send(engine: sa.Engine, issue_id: str, sid: int, email: str, status: str) -> None:
+    """A send-ledger row (and its issue) for ``sid`` with ``status``."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(tables.issues).values(
+                id=issue_id,
+                edition="sunday",
+                slot=now,
+                status="sending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            sa.insert(tables.sends).values(
+                issue_id=issue_id,
+                subscriber_id=sid,
+                email=email,
+                status=status,
+                attempts=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
 def subscriber(engine: sa.Engine, sid: int) -> dict[str, Any]:
     with engine.connect() as conn:
         row = conn.execute(
@@ -233,31 +242,18 @@ def events_json(*events: dict[str, Any]) -> bytes:
     return json.dumps(list(events), separators=(",", ":")).encode()
 
 
-_PG: bool | None = None
-
-
 @pytest.fixture
 def pg() -> Iterator[sa.Engine]:
     """PostgreSQL only (a unique schema per test); skips when it is unreachable."""
-    global _PG
-    if _PG is None:
-        _PG = postgres_available()
-    if not _PG:
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
     yield from postgres_engine()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """The database on SQLite and on PostgreSQL (a unique schema per test)."""
-    global _PG
     if request.param == "sqlite":
         engine = sqlite_engine(tmp_path)
         yield engine
         engine.dispose()
         return
-    if _PG is None:
-        _PG = postgres_available()
-    if not _PG:
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
     yield from postgres_engine()

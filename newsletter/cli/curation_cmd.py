@@ -16,6 +16,8 @@ ContentOpt = Annotated[
         "--content",
         metavar="DIR",
         help="Read DIR/*.jsonl and DIR/guides/*.md instead of the config's.",
+        exists=True,
+        file_okay=False,
     ),
 ]
 

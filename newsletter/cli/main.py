@@ -6,6 +6,10 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
+
+# Typer ships its own copy of Click; its usage errors are only reachable from there.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from newsletter.cli.common import ConfigOpt, JsonOpt, console, global_options
 from newsletter.errors import NewsletterError
@@ -33,27 +37,45 @@ def _register() -> None:
     commands.register(app)
 
 
+def _usage_line(exc: ClickException) -> str:
+    """A usage error as one line: the command it concerns, the problem, where to look."""
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    where = f"{path}: " if path else ""
+    message = " ".join(exc.format_message().split())
+    hint = " (see --help)" if isinstance(exc, UsageError) else ""
+    return f"{where}{message}{hint}"
+
+
+def _fail(message: str, code: int) -> None:
+    console.print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; failures become one line on stderr and an exit code."""
     _register()
     try:
-        app(args=argv, prog_name="newsletter")
-    except NewsletterError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        code = app(args=argv, prog_name="newsletter", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help(), markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except ClickException as exc:  # a bad option or argument, before any work
+        _fail(_usage_line(exc), exc.exit_code)
+    except NewsletterError as exc:
+        _fail(str(exc), exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         console.print("interrupted")
         sys.exit(130)
     except Exception as exc:
         if os.environ.get("NEWSLETTER_DEBUG"):
             raise
-        console.print(
-            f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} "
-            "(set NEWSLETTER_DEBUG=1 for the traceback)",
-            markup=True,
-            soft_wrap=True,
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(
+            f"unexpected {type(exc).__name__}: {first} (set NEWSLETTER_DEBUG=1 for the traceback)",
+            1,
         )
-        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]

@@ -181,7 +181,7 @@ def status_command(
                 "next_send": nxt["next_send"],
             }
         )
-    plans = list(arch.plans())
+    plans, problems = arch.scan()
     issues = [
         {"id": p.id, "edition": p.edition, "slot": p.slot.isoformat(), "status": p.status}
         for p in plans
@@ -202,7 +202,10 @@ def status_command(
         "issues": issues,
         "last_send_report": report,
         "alerts": alerts,
+        "problems": problems,
     }
+    for problem in problems:  # an unreadable issue.json is shown, never silently left out
+        console.print(f"warning: {problem}", markup=False, soft_wrap=True)
     if want_json(ctx, json):
         print_json(data)
         return
@@ -214,9 +217,9 @@ def status_command(
     for issue in issues:
         typer.echo(f"  {issue['id']}  {issue['status']}")
     if report is not None:
-        typer.echo(
-            f"last send report ({report['issue_id']}): {jsonlib.dumps(report['report'])[:400]}"
-        )
+        text = jsonlib.dumps(report["report"])
+        text = text if len(text) <= 400 else text[:399] + "…"
+        typer.echo(f"last send report ({report['issue_id']}): {text}")
     for alert in alerts[-5:]:
         typer.echo(f"alert {alert.get('kind')}: {alert.get('message')}")
 

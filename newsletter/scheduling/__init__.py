@@ -1,6 +1,6 @@
 """Scheduling: each edition assembled, reviewed and sent on time, exactly once per slot."""
 
-from newsletter.scheduling.claims import SlotRun, SlotStore, open_engine
+from newsletter.scheduling.claims import SlotRun, SlotStore
 from newsletter.scheduling.pipeline import Notice, Pipeline, preview_url
 from newsletter.scheduling.runner import (
     Outcome,
@@ -32,7 +32,6 @@ __all__ = [
     "build_scheduler",
     "next_assemble",
     "next_slot",
-    "open_engine",
     "preview_url",
     "previous_slot",
     "run_due",

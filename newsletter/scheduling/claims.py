@@ -17,7 +17,6 @@ set when the step ends. Each claim gets a fresh owner token (host:pid:random).
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import uuid
@@ -26,12 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, create_engine, event, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
-from newsletter.store.tables import metadata, slot_runs
+from newsletter.store.db import open_store
+from newsletter.store.tables import slot_runs
 
 Step = Literal["assemble", "send"]
 RunStatus = Literal["claimed", "done", "failed", "held", "missed"]
@@ -91,49 +90,6 @@ class SlotRun:
         }
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout = 30000")
-    cur.execute("PRAGMA journal_mode = WAL")
-    cur.close()
-
-
-def open_engine(cfg: Settings) -> Engine:
-    """The store's Engine (``newsletter.store.db.open_store`` once it exists, else a local one).
-
-    The local fallback sets WAL and a busy timeout on SQLite, so two schedulers on one file
-    queue for the write lock instead of failing, and creates the tables if missing.
-    """
-    try:
-        db: Any = importlib.import_module("newsletter.store.db")
-    except ModuleNotFoundError as exc:
-        if exc.name != "newsletter.store.db":
-            raise
-        db = None
-    if db is not None and hasattr(db, "open_store"):
-        engine: Engine = db.open_store(cfg)
-        return engine
-    url = cfg.storage_url
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix) :]
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    for attempt in range(3):
-        try:
-            metadata.create_all(engine)
-            break
-        except OperationalError as exc:  # another process created the tables at that moment
-            if attempt == 2:
-                where = engine.url.render_as_string(hide_password=True)
-                first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-                raise NewsletterError(f"database {where}: {first}") from None
-    return engine
-
-
 class Claim:
     """A step we hold: finish it (done/failed/held) and keep it alive while it runs."""
 
@@ -167,7 +123,7 @@ class SlotStore:
 
     @classmethod
     def open(cls, cfg: Settings) -> SlotStore:
-        return cls(open_engine(cfg), cfg.scheduling.lease)
+        return cls(open_store(cfg), cfg.scheduling.lease)
 
     def get(self, issue_id: str, step: Step) -> SlotRun | None:
         query = select(slot_runs).where(

@@ -1,17 +1,18 @@
 """The steps the scheduler drives, behind one injectable :class:`Pipeline`.
 
-The default pipeline calls the real stage functions (imported when first used, so this module
-imports even before a stage exists); tests pass recording fakes with the same shape.
+The default pipeline calls the real stage functions; tests pass recording fakes with the same
+shape. The stages are imported where they run: ``newsletter status`` and ``schedule list`` import
+this package and should not pay for loading the curation and delivery stacks.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from typing import Any, Literal
 
 from newsletter.archive import Archive
@@ -65,26 +66,11 @@ def preview_url(cfg: Settings, issue_id: str) -> str:
     return f"{cfg.web.public_url.rstrip('/')}/issues/{issue_id}/edit"
 
 
-def _stage(module: str, name: str) -> Any:
-    """A stage function, from its package or (before it is re-exported) its own module."""
-    for candidate in (module, *_HOMES.get((module, name), ())):
-        try:
-            return getattr(importlib.import_module(candidate), name)
-        except (ImportError, AttributeError):
-            continue
-    raise NewsletterError(f"{module}.{name} is not available in this build")
-
-
-_HOMES = {
-    ("newsletter.delivery", "send_issue"): ("newsletter.delivery.dispatcher",),
-    ("newsletter.curation", "assemble_issue"): ("newsletter.curation.assemble",),
-    ("newsletter.rendering", "render_issue"): ("newsletter.rendering.pipeline",),
-}
-
-
 def real_assemble(cfg: Settings, edition: Edition, slot: datetime) -> str:
     """``newsletter.curation.assemble_issue`` for the slot; returns the issue id."""
-    result = _stage("newsletter.curation", "assemble_issue")(cfg, edition, slot)
+    from newsletter.curation import assemble_issue
+
+    result = assemble_issue(cfg, edition, slot)
     return str(result.plan.id)
 
 
@@ -112,7 +98,9 @@ def _check_text(check: Any) -> str:
 
 def real_render(cfg: Settings, issue_id: str) -> None:
     """``newsletter.rendering.render_issue``; a failed check raises."""
-    result = _stage("newsletter.rendering", "render_issue")(cfg, issue_id)
+    from newsletter.rendering import render_issue
+
+    result = render_issue(cfg, issue_id)
     failed = render_failures(result)
     if failed:
         raise NewsletterError(f"{issue_id}: pre-send checks failed: {'; '.join(failed)}")
@@ -152,7 +140,8 @@ class RealSteps:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def send(self, cfg: Settings, issue_id: str) -> str:
-        send_issue = _stage("newsletter.delivery", "send_issue")
+        from newsletter.delivery import send_issue
+
         report = send_issue(
             cfg, self.secrets, issue_id, progress=False, stop=self.stop, log=_send_log
         )
@@ -179,7 +168,8 @@ class RealSteps:
             return
         email_editors(cfg, self.secrets, notice)
         if notice.kind == "draft":
-            send_issue = _stage("newsletter.delivery", "send_issue")
+            from newsletter.delivery import send_issue
+
             send_issue(
                 cfg, self.secrets, notice.issue_id, test_to=editors, progress=False, log=_send_log
             )
@@ -187,11 +177,9 @@ class RealSteps:
 
 def email_editors(cfg: Settings, secrets: Secrets, notice: Notice) -> None:
     """Mail a short alert with the preview link to ``site.editors`` (outside the ledger)."""
-    from html import escape
-
+    from newsletter.delivery import make_provider
     from newsletter.delivery.base import OutgoingIssue, Recipient
 
-    make_provider = _stage("newsletter.delivery.factory", "make_provider")
     titles = {
         "draft": "draft ready for review",
         "held": "held: not approved",

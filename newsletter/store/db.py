@@ -48,6 +48,19 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_folder(db: Path) -> None:
+    """Create the database file's folder (one level: a mistyped deeper path is an error)."""
+    folder = db.parent
+    if folder.is_dir():
+        return
+    if not folder.parent.is_dir():
+        raise ConfigError(f"storage.url: folder {folder.parent} does not exist (for {db})")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"storage.url: cannot create {folder} ({exc.strerror})") from None
+
+
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """An Engine for a SQLAlchemy URL; SQLite gets WAL, busy_timeout and foreign keys."""
     url = normalise_url(url)
@@ -58,7 +71,7 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_folder(Path(db))
         engine = create_engine(
             parsed, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

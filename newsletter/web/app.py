@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from collections.abc import Mapping
@@ -16,11 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine
-from sqlalchemy import create_engine as sa_create_engine
 from starlette.exceptions import HTTPException
 
 from newsletter.archive import Archive
 from newsletter.config import Secrets, Settings
+from newsletter.store.db import open_store
 from newsletter.web.security import Csrf, EditorGuard
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "web"
@@ -54,7 +53,7 @@ class WebContext:
         """The database engine, created from ``storage.url`` on first use."""
         with self._lock:
             if self._engine is None:
-                self._engine = default_engine(self.cfg)
+                self._engine = open_store(self.cfg)
             return self._engine
 
     @property
@@ -79,22 +78,6 @@ class WebContext:
         response = HTMLResponse(html, status_code=status_code, headers=headers)
         response.headers["Content-Security-Policy"] = PAGE_CSP
         return response
-
-
-def default_engine(cfg: Settings) -> Engine:
-    """The store's engine for ``storage.url``.
-
-    Uses ``newsletter.store.db.open_store`` (SQLite pragmas, migrations) when the store
-    package provides it, else a plain SQLAlchemy engine on the same URL.
-    """
-    try:
-        db = importlib.import_module("newsletter.store.db")
-    except ImportError:
-        url = cfg.storage_url
-        args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        return sa_create_engine(url, connect_args=args)
-    engine: Engine = db.open_store(cfg)
-    return engine
 
 
 def context(request: Request) -> WebContext:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -146,11 +146,9 @@ def _email_response(html: str) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, ctx: Editor) -> Response:
     """Every issue in the archive, newest first, with its status and checks."""
-    rows: list[dict[str, Any]] = []
-    for plan in ctx.archive.plans():
-        rows.append({"plan": plan, "checks": load_checks(ctx, plan.id)})
-    rows.reverse()
-    return ctx.page("index.html", rows=rows, archive=str(ctx.cfg.archive.dir))
+    plans, problems = ctx.archive.scan()
+    rows = [{"plan": plan, "checks": load_checks(ctx, plan.id)} for plan in reversed(plans)]
+    return ctx.page("index.html", rows=rows, problems=problems, archive=str(ctx.cfg.archive.dir))
 
 
 @router.get("/issues/{issue_id}/edit", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ The provider appends the batch's addresses to RECORD_FILE (one write, O_APPEND) 
 "accepts" the batch. ``--kill-at N`` SIGKILLs the process inside the N-th call (0-based):
 ``before`` recording (the request went out, nobody got it) or ``after`` (delivered, but the
 ledger never heard). ``--wait-for`` / ``--touch`` make two senders overlap for certain: the
-first holds its first batch until the second has started posting.
+first holds its batches until the second has started posting.
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ class RecordingProvider:
             _calls[0] += 1
         if call == 0 and _touch[0]:
             Path(_touch[0]).touch()
-        if call == 0 and _wait_for[0]:
-            deadline = time.monotonic() + 30
+        if _wait_for[0]:
+            # Every call waits (not only the first): with concurrency > 1 the other workers
+            # would otherwise send the whole audience before a slow-starting second sender
+            # finds anything left to post, and the two would never overlap.
+            Path(_wait_for[0] + ".waiting").touch()
+            deadline = time.monotonic() + 120
             while not Path(_wait_for[0]).exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
         if self.delay:
@@ -79,7 +83,9 @@ def main() -> None:
     parser.add_argument("--kill-mode", choices=["before", "after"], default="after")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--touch", help="create this file inside the first call")
-    parser.add_argument("--wait-for", help="in the first call, wait until this file exists")
+    parser.add_argument(
+        "--wait-for", help="in every call, create FILE.waiting, then wait until FILE exists"
+    )
     argv = sys.argv[1:]
     split = argv.index("--")
     args = parser.parse_args(argv[:split])
