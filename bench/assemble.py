@@ -261,6 +261,7 @@ def main() -> None:
         "- **assemble step**: `assemble_issue` (load + curate + write) timed inside a script; "
         "`imports` is that script's import time (newsletter.config + newsletter.curation).",
         "",
+        *([os.environ["BENCH_NOTE"], ""] if os.environ.get("BENCH_NOTE") else []),
         "| items | whole process wall (s) | whole process CPU (s) | peak RSS (MB) "
         "| imports (s) | load (s) | curate (s) | write (s) | assemble step (s) | load avg |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
