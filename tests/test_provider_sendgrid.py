@@ -164,6 +164,13 @@ def test_encoded_body_is_the_payload() -> None:
     batch = [make_recipient(i, name) for i, name in enumerate(TRICKY_NAMES, 1)]
     body = build_payload(make_issue(html="<p>ünï ☃ %first_name%</p>"), batch)
     data = encode_payload(body)
+    assert json.loads(data.decode("utf-8")) == body
+
+
+def test_body_with_a_lone_surrogate_is_still_encoded() -> None:
+    batch = [make_recipient(1, "Bad \udc80 Name")]
+    body = build_payload(make_issue(), batch)
+    data = encode_payload(body)
     assert data.isascii()
     assert json.loads(data) == body
 

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, settings, want_json
-from newsletter.sources import load_content
 
 ContentOpt = Annotated[
     Path | None,
@@ -35,6 +34,8 @@ def check_content_command(
 
     Exits 0 when content loaded (even with problems reported), 2 when nothing could be loaded.
     """
+    from newsletter.sources import load_content
+
     cfg = settings(ctx, config)
     result = load_content(cfg, content)
     news, guides = len(result.catalog.news), len(result.catalog.guides)

@@ -33,6 +33,7 @@ from newsletter.models import (
     Story,
 )
 from newsletter.sources import load_content
+from newsletter.sources.common import gc_paused
 
 _ITEMS = TypeAdapter(list[NewsItem])
 _GUIDES = TypeAdapter(list[Guide])
@@ -269,14 +270,17 @@ def assemble_issue(
     overrides = read_overrides(archive, slot.id)
     all_pins = tuple(dict.fromkeys([*overrides.pin, *pins]))
     all_excludes = tuple(dict.fromkeys([*overrides.exclude, *excludes]))
-    t0 = time.perf_counter()
-    loaded = load_content(cfg, content_dir)
-    t1 = time.perf_counter()
-    history = featured_ids(archive, exclude_issue=slot.id, before=slot.slot)
-    plan, warnings = curate(
-        cfg, loaded.catalog, slot, history=history, pins=all_pins, excludes=all_excludes
-    )
-    t2 = time.perf_counter()
+    # Loading and curating build many long-lived objects and no reference cycles: with the
+    # cyclic collector running, 100k items cost ~0.5 s of full collections that free nothing.
+    with gc_paused():
+        t0 = time.perf_counter()
+        loaded = load_content(cfg, content_dir)
+        t1 = time.perf_counter()
+        history = featured_ids(archive, exclude_issue=slot.id, before=slot.slot)
+        plan, warnings = curate(
+            cfg, loaded.catalog, slot, history=history, pins=all_pins, excludes=all_excludes
+        )
+        t2 = time.perf_counter()
     path = archive.save_plan(plan)
     t3 = time.perf_counter()
     timings = {"load": t1 - t0, "curate": t2 - t1, "write": t3 - t2}

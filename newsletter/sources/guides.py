@@ -129,18 +129,20 @@ def load_guides(folder: Path) -> GuideBatch:
         reason = "guides folder not found" if not folder.exists() else "is not a folder"
         batch.problems.append(Problem(path=display_path(folder), reason=reason))
         return batch
-    seen: dict[str, str] = {}
+    seen: dict[str, Path] = {}
+    # display_path (a getcwd and a relative_to) only for the messages: it is a tenth of the
+    # cost of loading 2,000 well-formed guides otherwise.
     for path in sorted(folder.glob("*.md")):
-        where = display_path(path)
         try:
             guide = load_guide(path)
         except GuideError as exc:
-            batch.problems.append(Problem(path=where, line=exc.line, reason=str(exc)))
+            batch.problems.append(Problem(path=display_path(path), line=exc.line, reason=str(exc)))
             continue
         if guide.slug in seen:
-            reason = f"duplicate slug {guide.slug!r}: {seen[guide.slug]} already defines it"
-            batch.problems.append(Problem(path=where, reason=reason))
+            first = display_path(seen[guide.slug])
+            reason = f"duplicate slug {guide.slug!r}: {first} already defines it"
+            batch.problems.append(Problem(path=display_path(path), reason=reason))
             continue
-        seen[guide.slug] = where
+        seen[guide.slug] = path
         batch.guides.append(guide)
     return batch
