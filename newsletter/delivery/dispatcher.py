@@ -370,7 +370,7 @@ class Dispatcher:
             if len(self.errors) < MAX_ERRORS:
                 self.errors.append(f"batch {outcome.batch_id[:8]}: {outcome.error}")
             self.log(f"batch {outcome.batch_id[:8]} ({outcome.size} recipients): {outcome.error}")
-        if outcome.status in ("auth", "crash") and self.fatal is None:
+        if outcome.status in ("auth", "crash", "config") and self.fatal is None:
             self.fatal = outcome.error
             self.stop.set()
         if self.on_progress is not None and outcome.status not in ("released", "skipped", "auth"):
@@ -402,7 +402,7 @@ class Dispatcher:
                     self._settle(fut.result())
 
 
-def _secret_key(secrets: Secrets, provider_name: str, log: Log) -> bytes:
+def secret_key(secrets: Secrets, provider_name: str, log: Log) -> bytes:
     if secrets.secret_key is not None:
         return secrets.secret_key.get_secret_value().encode()
     if provider_name == "outbox":
@@ -539,7 +539,7 @@ def send_test(
 ) -> SendReport:
     """Send the issue (subject prefixed "[TEST] ") to a few addresses, outside the ledger."""
     started = time.perf_counter()
-    key = _secret_key(secrets, provider.name, log)
+    key = secret_key(secrets, provider.name, log)
     builder = RecipientBuilder(key, cfg.web.public_url, cfg.delivery.unsubscribe_mailto)
     recipients: list[Recipient] = []
     seen: set[str] = set()
@@ -680,7 +680,7 @@ def _send_issue(
             return _dry_run(cfg, secrets, plan, issue, engine, provider, pool, log, started)
 
         first = pool.get()
-        key = _secret_key(secrets, first.name, log)
+        key = secret_key(secrets, first.name, log)
         builder = RecipientBuilder(key, cfg.web.public_url, cfg.delivery.unsubscribe_mailto)
         batch_size = max(1, min(cfg.delivery.batch_size, first.max_batch_size))
 
@@ -706,7 +706,12 @@ def _send_issue(
         total += to_resend
         with _Signals(stop_event, log), _progress_bar(total, progress) as bar:
             task = bar.add_task("send", total=total or None)
-            dispatcher = Dispatcher(
+            backend: type[Dispatcher] = Dispatcher
+            if cfg.delivery.backend == "celery":
+                from newsletter.delivery.celery_send import CeleryDispatcher
+
+                backend = CeleryDispatcher
+            dispatcher = backend(
                 cfg,
                 engine,
                 issue,
@@ -809,6 +814,7 @@ __all__ = [
     "SendReport",
     "outgoing_issue",
     "resolve_provider",
+    "secret_key",
     "send_issue",
     "send_test",
 ]

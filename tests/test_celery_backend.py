@@ -1,0 +1,258 @@
+"""The Celery backend with real workers (subprocesses) on the real Redis at 127.0.0.1:6379.
+
+Each test has its own queue name (a uuid) and deletes only its own Redis keys; every worker
+is terminated in a ``finally``, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_config
+
+from newsletter.archive import Archive
+from newsletter.config import Settings, load_config
+from newsletter.delivery.outbox import delivered
+from newsletter.store import ledger
+from newsletter.store.db import open_store
+from tests.store_fixtures import clear, make_issue, seed
+
+pytestmark = pytest.mark.celery
+
+REDIS_URL = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AUDIENCE = 200
+BATCH = 20
+KILLER = ROOT / "tests" / "fakes" / "celery_worker.py"
+
+
+def _unavailable() -> str | None:
+    try:
+        import celery  # noqa: F401
+        import redis
+    except ImportError as exc:
+        return f"celery[redis] is not installed ({exc.name})"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis at {REDIS_URL} is unreachable ({type(exc).__name__})"
+    return None
+
+
+def _cleanup(queue: str, batch_ids: list[str]) -> None:
+    """Delete this test's keys only: its queue, its bindings, its results, its unacked."""
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    for key in r.scan_iter(match=f"*{queue}*"):
+        r.delete(key)
+    for batch_id in batch_ids:
+        r.delete(f"celery-task-meta-{batch_id}")
+    for tag, raw in r.hscan_iter("unacked"):
+        with contextlib.suppress(ValueError, TypeError):
+            _message, _exchange, routing_key = json.loads(raw)
+            if routing_key == queue:
+                r.hdel("unacked", tag)
+                r.zrem("unacked_index", tag)
+    r.close()
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    reason = _unavailable()
+    if reason:
+        pytest.skip(reason)
+    yield f"newsletter-test-{uuid.uuid4().hex[:12]}"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["NEWSLETTER_SECRET_KEY"] = "test-secret-key-for-the-celery-test"
+    env.pop("NEWSLETTER_CONFIG", None)
+    return env
+
+
+def _setup(tmp_path: Path, queue: str, url: str | None = None) -> tuple[Settings, Path, str]:
+    sections: dict[str, dict[str, object]] = {
+        "delivery": {
+            "backend": "celery",
+            "batch_size": BATCH,
+            "max_attempts": 3,
+            "celery": {
+                "broker_url": REDIS_URL,
+                "queue": queue,
+                "task_time_limit": 30,
+                "stall_timeout": 3,
+                "max_in_flight": 4,
+                "poll_interval": 0.05,
+            },
+        }
+    }
+    if url is not None:
+        sections["storage"] = {"url": url}
+    config = write_config(tmp_path, **sections)
+    cfg = load_config(config)
+    engine = open_store(cfg)
+    clear(engine)
+    seed(engine, AUDIENCE)
+    engine.dispose()
+    return cfg, config, make_issue(cfg)
+
+
+class Workers:
+    """Worker subprocesses, each logging to its own file; all stopped on exit."""
+
+    def __init__(self, tmp_path: Path, config: Path) -> None:
+        self.tmp_path = tmp_path
+        self.config = config
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, concurrency: int, *, kill_at: int | None = None) -> subprocess.Popen[bytes]:
+        log = self.tmp_path / f"worker-{len(self.procs)}.log"
+        prefix = [sys.executable, "-m", "newsletter"]
+        if kill_at is not None:
+            prefix = [sys.executable, str(KILLER), "--kill-at", str(kill_at), "--"]
+        cmd = [*prefix, "worker", "--config", str(self.config), "-c", str(concurrency)]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(cmd, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 30
+        while b" ready." not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def workers(tmp_path: Path, config: Path, cfg: Settings, queue: str) -> Iterator[Workers]:
+    pool = Workers(tmp_path, config)
+    try:
+        yield pool
+    finally:
+        pool.stop()
+        engine = open_store(cfg)
+        try:
+            batch_ids = sorted(_batches(engine))
+        finally:
+            engine.dispose()
+        _cleanup(queue, batch_ids)
+
+
+def _batches(engine: object) -> set[str]:
+    from sqlalchemy import select
+
+    from newsletter.store.tables import sends
+
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return {b for b in conn.execute(select(sends.c.batch).distinct()).scalars() if b}
+
+
+def _send(config: Path, issue_id: str) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "newsletter", "send", issue_id, "--config", str(config)]
+    return subprocess.Popen(
+        [*cmd, "--json"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, dict[str, object], str]:
+    out, err = proc.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert out, f"no report (exit {proc.returncode}):\n{text[-3000:]}"
+    return proc.returncode, json.loads(out), text
+
+
+def _received(cfg: Settings, issue_id: str) -> Counter[str]:
+    folder = cfg.path(cfg.delivery.outbox.dir) / issue_id
+    return Counter(entry["email"] for entry in delivered(folder))
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_two_workers_send_everyone_exactly_once(
+    tmp_path: Path, queue: str, database: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("pg_schema_url") if database == "postgres" else None
+    cfg, config, issue_id = _setup(tmp_path, queue, url)
+    with workers(tmp_path, config, cfg, queue) as pool:
+        pool.start(2)
+        pool.start(2)
+        code, report, err = _finish(_send(config, issue_id))
+    assert code == 0, err[-3000:]
+    received = _received(cfg, issue_id)
+    audience = {f"user{i}@example.com" for i in range(AUDIENCE)}
+    assert set(received) == audience and set(received.values()) == {1}
+    engine = open_store(cfg)
+    try:
+        counts = ledger.counts(engine, issue_id)
+    finally:
+        engine.dispose()
+    assert counts["sent"] == AUDIENCE and sum(counts.values()) == AUDIENCE
+    assert report["status"] == "sent" and report["batches"] == AUDIENCE // BATCH
+    saved = json.loads(Archive(cfg.archive_dir).read_text(issue_id, "send.json"))
+    for key in ("audience", "sent", "sent_this_run"):
+        assert saved[key] == report[key] == AUDIENCE
+    assert (saved["failed"], saved["uncertain"], saved["queued"]) == (0, 0, 0)
+    assert Archive(cfg.archive_dir).load_plan(issue_id).status == "sent"
+
+
+def test_a_worker_killed_mid_batch_never_causes_a_second_copy(tmp_path: Path, queue: str) -> None:
+    cfg, config, issue_id = _setup(tmp_path, queue)
+    with workers(tmp_path, config, cfg, queue) as pool:
+        # The only worker at first: it sends one batch, then dies inside the second one,
+        # after the provider took it and before the ledger heard.
+        doomed = pool.start(1, kill_at=1)
+        sender = _send(config, issue_id)
+        try:
+            assert doomed.wait(timeout=30) == -signal.SIGKILL
+            pool.start(2)
+            code, report, err = _finish(sender)
+        finally:
+            if sender.poll() is None:
+                sender.kill()
+                sender.communicate(timeout=10)
+        assert code == 1, err[-3000:]  # 1: some recipients are uncertain
+        assert "no worker finished it" in err
+        again_code, again, again_err = _finish(_send(config, issue_id))
+    received = _received(cfg, issue_id)
+    assert not {e: n for e, n in received.items() if n > 1}, "second copies"
+    engine = open_store(cfg)
+    try:
+        sent = set(ledger.emails_with_status(engine, issue_id, "sent"))
+        uncertain = set(ledger.emails_with_status(engine, issue_id, "uncertain"))
+        counts = ledger.counts(engine, issue_id)
+    finally:
+        engine.dispose()
+    audience = {f"user{i}@example.com" for i in range(AUDIENCE)}
+    assert counts["queued"] == 0 and counts["failed"] == 0
+    assert sent | uncertain == audience and not sent & uncertain
+    assert sent <= set(received) and audience - set(received) <= uncertain
+    # The dead worker's one batch in flight, and nothing else, is uncertain (it did arrive).
+    assert len(uncertain) == BATCH and uncertain <= set(received)
+    assert report["status"] == "sent" and report["queued"] == 0
+    assert (report["sent"], report["uncertain"]) == (AUDIENCE - BATCH, BATCH)
+    assert again_code == 1, again_err[-3000:]
+    assert again["already_sent"] == AUDIENCE - BATCH and again["uncertain"] == BATCH
