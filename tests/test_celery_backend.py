@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.celery
 REDIS_URL = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AUDIENCE = 200
 BATCH = 20
+TASK_ID = re.compile(r"newsletter\.send_batch\[([0-9a-f]{32})\] received")
 KILLER = ROOT / "tests" / "fakes" / "celery_worker.py"
 
 
@@ -118,11 +120,15 @@ class Workers:
         self.config = config
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, concurrency: int, *, kill_at: int | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, concurrency: int, *, kill_at: int | None = None, delay: float = 0.0
+    ) -> subprocess.Popen[bytes]:
         log = self.tmp_path / f"worker-{len(self.procs)}.log"
         prefix = [sys.executable, "-m", "newsletter"]
-        if kill_at is not None:
-            prefix = [sys.executable, str(KILLER), "--kill-at", str(kill_at), "--"]
+        if kill_at is not None or delay:
+            prefix = [sys.executable, str(KILLER), "--delay", str(delay)]
+            prefix += ["--kill-at", str(kill_at)] if kill_at is not None else []
+            prefix += ["--"]
         cmd = [*prefix, "worker", "--config", str(self.config), "-c", str(concurrency)]
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, env=_env(), stdout=out, stderr=subprocess.STDOUT)
@@ -133,6 +139,13 @@ class Workers:
                 raise AssertionError(f"worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
         return proc
+
+    def task_ids(self) -> set[str]:
+        """Every task the workers received (their results are this test's keys)."""
+        ids: set[str] = set()
+        for log in self.tmp_path.glob("worker-*.log"):
+            ids.update(TASK_ID.findall(log.read_text(errors="replace")))
+        return ids
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -153,21 +166,7 @@ def workers(tmp_path: Path, config: Path, cfg: Settings, queue: str) -> Iterator
         yield pool
     finally:
         pool.stop()
-        engine = open_store(cfg)
-        try:
-            batch_ids = sorted(_batches(engine))
-        finally:
-            engine.dispose()
-        _cleanup(queue, batch_ids)
-
-
-def _batches(engine: object) -> set[str]:
-    from sqlalchemy import select
-
-    from newsletter.store.tables import sends
-
-    with engine.connect() as conn:  # type: ignore[attr-defined]
-        return {b for b in conn.execute(select(sends.c.batch).distinct()).scalars() if b}
+        _cleanup(queue, sorted(pool.task_ids()))
 
 
 def _send(config: Path, issue_id: str) -> subprocess.Popen[bytes]:
@@ -256,3 +255,31 @@ def test_a_worker_killed_mid_batch_never_causes_a_second_copy(tmp_path: Path, qu
     assert (report["sent"], report["uncertain"]) == (AUDIENCE - BATCH, BATCH)
     assert again_code == 1, again_err[-3000:]
     assert again["already_sent"] == AUDIENCE - BATCH and again["uncertain"] == BATCH
+
+
+def test_sigterm_stops_enqueueing_and_the_send_resumes(tmp_path: Path, queue: str) -> None:
+    cfg, config, issue_id = _setup(tmp_path, queue)
+    log = cfg.path(cfg.delivery.outbox.dir) / issue_id / "delivered.log"
+    with workers(tmp_path, config, cfg, queue) as pool:
+        pool.start(2, delay=0.3)
+        sender = _send(config, issue_id)
+        try:
+            deadline = time.monotonic() + 30
+            while not log.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            sender.send_signal(signal.SIGTERM)
+            code, report, err = _finish(sender)
+        finally:
+            if sender.poll() is None:
+                sender.kill()
+                sender.communicate(timeout=10)
+        assert code == 130, err[-3000:]
+        assert report["interrupted"] and report["status"] == "sending"
+        # Batches being posted finished on the worker; the others were released.
+        assert report["queued"] == 0 and report["uncertain"] == 0
+        assert 0 < report["sent"] < AUDIENCE
+        final_code, final, final_err = _finish(_send(config, issue_id))
+    assert final_code == 0, final_err[-3000:]
+    assert final["status"] == "sent" and final["sent"] == AUDIENCE
+    received = _received(cfg, issue_id)
+    assert len(received) == AUDIENCE and set(received.values()) == {1}

@@ -96,6 +96,7 @@ def make_app(cfg: Settings) -> Any:
         result_backend_transport_options={"visibility_timeout": visibility_timeout(cfg)},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        worker_enable_remote_control=False,  # no shared pidbox keys; nothing uses it
         worker_redirect_stdouts=False,
         enable_utc=True,
     )
