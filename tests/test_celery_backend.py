@@ -23,13 +23,13 @@ import pytest
 from conftest import ROOT, write_config
 
 from newsletter.archive import Archive
-from newsletter.config import Settings, load_config
+from newsletter.config import Secrets, Settings, load_config
+from newsletter.delivery.dispatcher import send_issue
 from newsletter.delivery.outbox import delivered
+from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store import ledger
 from newsletter.store.db import open_store
 from tests.store_fixtures import clear, make_issue, seed
-
-pytestmark = pytest.mark.celery
 
 REDIS_URL = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AUDIENCE = 200
@@ -188,6 +188,7 @@ def _received(cfg: Settings, issue_id: str) -> Counter[str]:
     return Counter(entry["email"] for entry in delivered(folder))
 
 
+@pytest.mark.celery
 @pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -218,6 +219,7 @@ def test_two_workers_send_everyone_exactly_once(
     assert Archive(cfg.archive_dir).load_plan(issue_id).status == "sent"
 
 
+@pytest.mark.celery
 def test_a_worker_killed_mid_batch_never_causes_a_second_copy(tmp_path: Path, queue: str) -> None:
     cfg, config, issue_id = _setup(tmp_path, queue)
     with workers(tmp_path, config, cfg, queue) as pool:
@@ -257,6 +259,7 @@ def test_a_worker_killed_mid_batch_never_causes_a_second_copy(tmp_path: Path, qu
     assert again["already_sent"] == AUDIENCE - BATCH and again["uncertain"] == BATCH
 
 
+@pytest.mark.celery
 def test_sigterm_stops_enqueueing_and_the_send_resumes(tmp_path: Path, queue: str) -> None:
     cfg, config, issue_id = _setup(tmp_path, queue)
     log = cfg.path(cfg.delivery.outbox.dir) / issue_id / "delivered.log"
@@ -283,3 +286,39 @@ def test_sigterm_stops_enqueueing_and_the_send_resumes(tmp_path: Path, queue: st
     assert final["status"] == "sent" and final["sent"] == AUDIENCE
     received = _received(cfg, issue_id)
     assert len(received) == AUDIENCE and set(received.values()) == {1}
+
+
+def test_config_defaults_to_threads_and_validates_celery_keys(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path))
+    assert cfg.delivery.backend == "threads"
+    assert cfg.delivery.celery.broker_url == "redis://127.0.0.1:6379/0"
+    assert cfg.delivery.celery.queue == "newsletter-send"
+    bad = write_config(tmp_path, delivery={"backend": "rq"})
+    with pytest.raises(ConfigError, match=r"delivery\.backend: must be one of"):
+        load_config(bad)
+    typo = write_config(tmp_path, delivery={"celery": {"brokr_url": "redis://x"}})
+    with pytest.raises(ConfigError, match=r"delivery\.celery\.brokr_url: unknown key"):
+        load_config(typo)
+
+
+def test_unreachable_broker_is_one_clear_line(tmp_path: Path) -> None:
+    pytest.importorskip("celery", reason="celery[redis] is not installed")
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            delivery={
+                "backend": "celery",
+                "celery": {"broker_url": "redis://:hunter2@127.0.0.1:1/0"},
+            },
+        )
+    )
+    engine = open_store(cfg)
+    seed(engine, 3)
+    issue_id = make_issue(cfg)
+    try:
+        with pytest.raises(NewsletterError, match="cannot reach redis://") as err:
+            send_issue(cfg, Secrets(), issue_id, progress=False, engine=engine, log=lambda m: None)
+        assert "hunter2" not in str(err.value)
+        assert ledger.counts(engine, issue_id)["queued"] == 0
+    finally:
+        engine.dispose()

@@ -32,8 +32,9 @@ def worker_command(
     Run one or more on any machine that shares the config (same storage.url and broker).
     SIGTERM / Ctrl-C finish the batches in progress first. Exit codes: 0 stopped; 1 failed.
     """
-    from newsletter.delivery.celery_app import run_worker
+    from newsletter.delivery.celery_app import require_celery, run_worker
 
+    require_celery()
     cfg = settings(ctx, config)
     path = config or global_options(ctx).config
     conf = cfg.delivery.celery

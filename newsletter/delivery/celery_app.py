@@ -22,6 +22,11 @@ Why the exactly-once guarantee survives Celery's at-least-once delivery:
 
 The rate limit (``delivery.rate_limit``) is a token bucket per worker process: with N worker
 processes the provider sees up to N × rate_limit messages per second.
+
+``task_time_limit`` is enforced by Celery only in a prefork pool; ``newsletter worker`` runs a
+threads (or solo) pool, where a batch is bounded by ``delivery.max_attempts``, the retry
+delays and the provider's own timeouts. The sender uses the limit to size the broker's
+visibility timeout and, by default, its stall timeout.
 """
 
 from __future__ import annotations

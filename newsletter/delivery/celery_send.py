@@ -155,6 +155,8 @@ class CeleryDispatcher(Dispatcher):
                     outcome = BatchOutcome(batch_id, flight.size, "settled")
             if outcome is not None:
                 del in_flight[batch_id]
+                with contextlib.suppress(Exception):
+                    flight.result.forget()  # also ends the wait for a result still to come
                 done.append(outcome)
         for outcome in done:
             self._settle(outcome)
@@ -163,8 +165,6 @@ class CeleryDispatcher(Dispatcher):
     def _outcome(self, batch_id: str, flight: _Flight) -> BatchOutcome:
         value = flight.result.get(timeout=5, propagate=False)
         failed = flight.result.failed()
-        with contextlib.suppress(Exception):
-            flight.result.forget()
         if failed or not isinstance(value, dict):
             # The task raised (a database error on the worker, a bug): its rows are settled
             # like a lost batch's, and the send stops.
@@ -180,7 +180,8 @@ class CeleryDispatcher(Dispatcher):
         """Settle every batch in flight as lost (see the module docstring)."""
         for batch_id in list(in_flight):
             rec = ledger.recover_batch(self.engine, batch_id)
-            del in_flight[batch_id]
+            with contextlib.suppress(Exception):
+                in_flight.pop(batch_id).result.forget()
             error = None
             if rec.uncertain or rec.released:
                 error = (
