@@ -27,7 +27,7 @@ from newsletter.config import Secrets, Settings, load_config
 from newsletter.delivery.dispatcher import send_issue
 from newsletter.delivery.outbox import delivered
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.store import ledger
+from newsletter.store import issues_repo, ledger
 from newsletter.store.db import open_store
 from tests.store_fixtures import clear, make_issue, seed
 
@@ -320,5 +320,71 @@ def test_unreachable_broker_is_one_clear_line(tmp_path: Path) -> None:
             send_issue(cfg, Secrets(), issue_id, progress=False, engine=engine, log=lambda m: None)
         assert "hunter2" not in str(err.value)
         assert ledger.counts(engine, issue_id)["queued"] == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def worker_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The worker's per-process state, reset around the test (run_batch runs in-process)."""
+    from newsletter.delivery import celery_app
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-for-the-celery-test")
+    monkeypatch.setattr(celery_app, "_state", None)
+    try:
+        yield
+    finally:
+        if celery_app._state is not None:
+            celery_app._state.engine.dispose()
+        celery_app._state = None
+        celery_app._worker_cfg = None
+
+
+def test_a_task_delivered_again_never_posts_again(tmp_path: Path, worker_state: None) -> None:
+    from newsletter.delivery import celery_app
+    from newsletter.delivery.dispatcher import outgoing_issue
+
+    cfg = load_config(write_config(tmp_path, delivery={"batch_size": 10}))
+    celery_app._worker_cfg = cfg
+    engine = open_store(cfg)
+    try:
+        seed(engine, 15)
+        issue_id = make_issue(cfg)
+        archive = Archive(cfg.archive_dir)
+        issue = outgoing_issue(
+            cfg,
+            archive.load_plan(issue_id),
+            archive.read_text(issue_id, "email.html"),
+            archive.read_text(issue_id, "email.txt"),
+        )
+        plan = archive.load_plan(issue_id)
+        issues_repo.upsert_issue(engine, issue_id, plan.edition, plan.slot, "sending")
+        ledger.claim_batch(engine, issue_id, "sunday", 0, 10, "b1")
+        # What the broker carries: JSON, so the round trip is part of the test.
+        message = json.loads(json.dumps(celery_app.task_message(cfg, issue, "b1", "outbox")))
+        assert celery_app.run_batch(message) == {
+            "batch_id": "b1",
+            "size": 10,
+            "status": "sent",
+            "error": None,
+        }
+        assert celery_app.run_batch(message)["status"] == "skipped"
+        assert sorted(_received(cfg, issue_id).values()) == [1] * 10
+        # A batch a dead worker posted: a redelivery leaves it for the sender to give up.
+        members = ledger.claim_batch(engine, issue_id, "sunday", 10, 10, "b2")
+        ledger.mark_posted(engine, "b2")
+        again = json.loads(json.dumps(celery_app.task_message(cfg, issue, "b2", "outbox")))
+        assert celery_app.run_batch(again)["status"] == "skipped"
+        assert len(_received(cfg, issue_id)) == 10
+        assert ledger.recover_batch(engine, "b2") == ledger.Recovery(0, len(members))
+        # A worker configured with another database refuses the task.
+        other = dict(message, store="0" * 16)
+        refused = celery_app.run_batch(other)
+        assert refused["status"] == "config" and "storage.url" in refused["error"]
+        assert ledger.counts(engine, issue_id) == {
+            **dict.fromkeys(ledger.counts(engine, issue_id), 0),
+            "sent": 10,
+            "uncertain": 5,
+        }
     finally:
         engine.dispose()

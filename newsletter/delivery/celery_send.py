@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from newsletter.delivery.celery_app import TASK_NAME, make_app, task_message
 from newsletter.delivery.dispatcher import BatchOutcome, Dispatcher
 from newsletter.delivery.factory import PROVIDER_NAMES
@@ -103,12 +105,21 @@ class CeleryDispatcher(Dispatcher):
                 if not in_flight:
                     break
                 now = time.monotonic()
-                if self._collect(in_flight, cancelled, now):
+                try:
+                    progressed = self._collect(in_flight, cancelled, now)
+                except SQLAlchemyError:
+                    raise
+                except Exception as exc:  # the result backend went away
+                    url = safe_url(conf.result_backend or conf.broker_url)
+                    self._fail(f"lost the result backend {url}: {exc}")
+                    self._give_up(in_flight, "its outcome could not be read")
+                    continue
+                if progressed:
                     last_progress = now
                     stalls = 0
                 elif now - last_progress >= stall:
                     stalls += 1
-                    self._give_up(in_flight, stall)
+                    self._give_up(in_flight, f"no worker finished it in {stall:.0f}s")
                     after, exhausted, last_progress = 0, False, now
                     if stalls >= 2:
                         self._fail(
@@ -176,7 +187,7 @@ class CeleryDispatcher(Dispatcher):
             ledger.recover_batch(self.engine, batch_id)
         return outcome
 
-    def _give_up(self, in_flight: dict[str, _Flight], stall: float) -> None:
+    def _give_up(self, in_flight: dict[str, _Flight], reason: str) -> None:
         """Settle every batch in flight as lost (see the module docstring)."""
         for batch_id in list(in_flight):
             rec = ledger.recover_batch(self.engine, batch_id)
@@ -184,10 +195,7 @@ class CeleryDispatcher(Dispatcher):
                 in_flight.pop(batch_id).result.forget()
             error = None
             if rec.uncertain or rec.released:
-                error = (
-                    f"no worker finished it in {stall:.0f}s: {rec.uncertain} uncertain, "
-                    f"{rec.released} claimed again"
-                )
+                error = f"{reason}: {rec.uncertain} uncertain, {rec.released} released"
             self._settle(BatchOutcome(batch_id, rec.uncertain, "lost", error))
 
 
