@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["assemble", "render", "send"]
+BENCHES = ["load", "assemble", "render", "providers", "send", "schedule", "web"]
 
 
 def main(argv: list[str]) -> int:

