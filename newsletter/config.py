@@ -201,6 +201,9 @@ class CeleryConfig(Section):
     max_in_flight: int = Field(default=16, ge=1, le=10000)
     """Batches enqueued and not yet finished; Ctrl-C stops at most these."""
     poll_interval: float = Field(default=0.5, gt=0, le=60)
+    shared_rate_limit: bool = True
+    """With a Redis broker, ``delivery.rate_limit`` holds for all workers together (else per
+    worker process)."""
 
 
 class DeliveryConfig(Section):

@@ -388,3 +388,40 @@ def test_a_task_delivered_again_never_posts_again(tmp_path: Path, worker_state: 
         }
     finally:
         engine.dispose()
+
+
+@pytest.mark.celery
+def test_redis_rate_limit_is_shared_by_every_worker(queue: str) -> None:
+    import redis
+
+    from newsletter.delivery.ratelimit import RedisRateLimit
+
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"newsletter:rate:{queue}"
+    waits: list[float] = []
+    try:
+        # Two workers' limiters on one key: 100/s with a burst of 100, whoever asks.
+        first = RedisRateLimit(client, key, 100, sleep=waits.append)
+        second = RedisRateLimit(client, key, 100, sleep=waits.append)
+        assert first.acquire(100) == 0.0
+        assert second.acquire(100) == pytest.approx(1.0, abs=0.25)
+        assert first.acquire(50) == pytest.approx(1.5, abs=0.25)
+        assert len(waits) == 2 and 0 < client.pttl(key) <= 3600  # expires when idle
+        assert RedisRateLimit(client, key, 0).acquire(10**6) == 0.0
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def test_workers_choose_the_shared_rate_limit(tmp_path: Path) -> None:
+    pytest.importorskip("redis", reason="celery[redis] is not installed")
+    from newsletter.delivery.celery_app import _WorkerState
+    from newsletter.delivery.ratelimit import RedisRateLimit, TokenBucket
+
+    for shared, kind in ((True, RedisRateLimit), (False, TokenBucket)):
+        delivery = {"rate_limit": 50, "celery": {"queue": "q", "shared_rate_limit": shared}}
+        state = _WorkerState(load_config(write_config(tmp_path, delivery=delivery)))
+        try:
+            assert isinstance(state.bucket, kind)
+        finally:
+            state.engine.dispose()

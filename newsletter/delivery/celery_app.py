@@ -20,8 +20,10 @@ Why the exactly-once guarantee survives Celery's at-least-once delivery:
   as the thread backend posts and records them.
 * JSON only, for messages and results (no pickle from the network).
 
-The rate limit (``delivery.rate_limit``) is a token bucket per worker process: with N worker
-processes the provider sees up to N × rate_limit messages per second.
+The rate limit (``delivery.rate_limit``) holds for all workers together: it is kept in Redis
+(:class:`~newsletter.delivery.ratelimit.RedisRateLimit`, key ``newsletter:rate:<queue>``).
+With ``delivery.celery.shared_rate_limit: false`` (or a broker other than Redis) it is a token
+bucket per worker process, and N worker processes may send N × rate_limit per second.
 
 ``task_time_limit`` is enforced by Celery only in a prefork pool; ``newsletter worker`` runs a
 threads (or solo) pool, where a batch is bounded by ``delivery.max_attempts``, the retry
@@ -43,7 +45,7 @@ from newsletter.config import Secrets, Settings, load_config
 from newsletter.delivery.audience import RecipientBuilder
 from newsletter.delivery.base import OutgoingIssue, Provider
 from newsletter.delivery.dispatcher import BatchOutcome, BatchPoster, secret_key
-from newsletter.delivery.ratelimit import TokenBucket
+from newsletter.delivery.ratelimit import RateLimiter, RedisRateLimit, TokenBucket
 from newsletter.errors import ConfigError, NewsletterError
 
 TASK_NAME = "newsletter.send_batch"
@@ -133,7 +135,17 @@ class _WorkerState:
         self.cfg = cfg
         self.secrets = Secrets.from_env()
         self.engine = open_store(cfg)
-        self.bucket = TokenBucket(cfg.delivery.rate_limit)
+        self.bucket: RateLimiter = TokenBucket(cfg.delivery.rate_limit)
+        conf = cfg.delivery.celery
+        redis_broker = conf.broker_url.startswith(("redis://", "rediss://"))
+        if cfg.delivery.rate_limit > 0 and conf.shared_rate_limit and redis_broker:
+            import redis
+
+            self.bucket = RedisRateLimit(
+                redis.Redis.from_url(conf.broker_url),
+                f"newsletter:rate:{conf.queue}",
+                cfg.delivery.rate_limit,
+            )
         self.local = threading.local()
         self.builders: dict[str, RecipientBuilder] = {}
 

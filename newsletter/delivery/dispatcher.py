@@ -48,7 +48,7 @@ from newsletter.delivery.base import (
     Recipient,
 )
 from newsletter.delivery.factory import make_provider
-from newsletter.delivery.ratelimit import TokenBucket
+from newsletter.delivery.ratelimit import RateLimiter, TokenBucket
 from newsletter.errors import InputError, NewsletterError, StateError
 from newsletter.models import IssuePlan
 from newsletter.store import issues_repo, ledger
@@ -156,7 +156,7 @@ class BatchPoster:
         engine: Engine,
         issue: OutgoingIssue,
         builder: RecipientBuilder,
-        bucket: TokenBucket,
+        bucket: RateLimiter,
         *,
         sleep: Callable[[float], None] = time.sleep,
         stop: threading.Event | None = None,
