@@ -184,8 +184,33 @@ class OutboxConfig(Section):
     dir: str = "outbox"
 
 
+class CeleryConfig(Section):
+    """The optional Celery backend (``delivery.backend: celery``): workers on several machines.
+
+    A broker URL with a password belongs in the environment
+    (``NEWSLETTER_DELIVERY__CELERY__BROKER_URL``), not in the file.
+    """
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str | None = None
+    """Where workers leave each batch's outcome (default: the broker)."""
+    queue: str = "newsletter-send"
+    task_time_limit: float = Field(default=900, gt=0)
+    """Seconds one batch may take on a worker (retries and rate-limit waits included)."""
+    stall_timeout: float | None = Field(default=None, gt=0)
+    """Seconds without any batch finishing before in-flight batches count as lost
+    (default: task_time_limit)."""
+    max_in_flight: int = Field(default=16, ge=1, le=10000)
+    """Batches enqueued and not yet finished; Ctrl-C stops at most these."""
+    poll_interval: float = Field(default=0.5, gt=0, le=60)
+    shared_rate_limit: bool = True
+    """With a Redis broker, ``delivery.rate_limit`` holds for all workers together (else per
+    worker process)."""
+
+
 class DeliveryConfig(Section):
     provider: Literal["outbox", "sendgrid", "smtp"] = "outbox"
+    backend: Literal["threads", "celery"] = "threads"
     batch_size: int = Field(default=1000, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0)
@@ -196,6 +221,7 @@ class DeliveryConfig(Section):
     sendgrid: SendGridConfig = SendGridConfig()
     smtp: SmtpConfig = SmtpConfig()
     outbox: OutboxConfig = OutboxConfig()
+    celery: CeleryConfig = CeleryConfig()
 
 
 class UtmConfig(Section):

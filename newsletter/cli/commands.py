@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
         subscribers_cmd,
         version_cmd,
         web_cmd,
+        worker_cmd,
     )
 
     version_cmd.register(app)
@@ -26,3 +27,4 @@ def register(app: typer.Typer) -> None:
     send_cmd.register(app)
     web_cmd.register(app)
     schedule_cmd.register(app)
+    worker_cmd.register(app)

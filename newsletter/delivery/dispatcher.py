@@ -48,7 +48,7 @@ from newsletter.delivery.base import (
     Recipient,
 )
 from newsletter.delivery.factory import make_provider
-from newsletter.delivery.ratelimit import TokenBucket
+from newsletter.delivery.ratelimit import RateLimiter, TokenBucket
 from newsletter.errors import InputError, NewsletterError, StateError
 from newsletter.models import IssuePlan
 from newsletter.store import issues_repo, ledger
@@ -94,10 +94,12 @@ class _Interrupted(Exception):
 
 
 @dataclass
-class _Outcome:
+class BatchOutcome:
+    """What became of one claimed batch (the result of :meth:`BatchPoster.post`)."""
+
     batch_id: str
     size: int
-    status: str  # sent | failed | uncertain | skipped | released | auth
+    status: str  # sent | failed | uncertain | skipped | released | auth | crash
     error: str | None = None
 
 
@@ -140,6 +142,155 @@ class _Retry:
         return delay
 
 
+class BatchPoster:
+    """Posts one claimed batch with retries and records the outcome in the ledger.
+
+    The one place that does "post and record": the thread backend calls it on its sending
+    threads, the Celery backend in each ``send_batch`` task. It holds no per-batch state,
+    so one poster serves every thread of a process.
+    """
+
+    def __init__(
+        self,
+        cfg: Settings,
+        engine: Engine,
+        issue: OutgoingIssue,
+        builder: RecipientBuilder,
+        bucket: RateLimiter,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.issue = issue
+        self.builder = builder
+        self.bucket = bucket
+        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        self.wait = _Retry(cfg.delivery.retry_base_delay, cfg.delivery.retry_max_delay)
+
+    def _pause(self, seconds: float) -> None:
+        if self.stop.is_set():
+            raise _Interrupted
+        self.sleep(seconds)
+        if self.stop.is_set():
+            raise _Interrupted
+
+    def post(self, provider: Provider, batch_id: str, members: Sequence[Claimed]) -> BatchOutcome:
+        """Post one claimed batch with retries and settle it in the ledger."""
+        if self.stop.is_set():
+            return BatchOutcome(batch_id, ledger.release_batch(self.engine, batch_id), "released")
+        recipients = self.builder.recipients(members)
+        last_error: str | None = None
+        partial: list[bool] = []  # non-empty once a result named some recipients
+        notes: list[str] = []
+
+        def attempt() -> BatchResult | None:
+            nonlocal recipients, last_error
+            self.bucket.acquire(len(recipients))
+            taken = ledger.mark_posted(self.engine, batch_id)
+            if taken == 0:
+                return None
+            if taken != len(recipients):
+                recipients = self.builder.recipients(ledger.queued_members(self.engine, batch_id))
+            try:
+                result = provider.send_batch(self.issue, recipients)
+            except ProviderTransientError as exc:
+                last_error = str(exc)
+                ledger.unmark_posted(self.engine, batch_id, last_error)
+                raise
+            deferred = self._settle_partial(batch_id, recipients, result, partial, notes)
+            if deferred is not None:
+                partial.append(True)
+            if deferred:
+                # Certainly not sent (e.g. an SMTP 4xx): post just those again after a wait.
+                recipients = deferred
+                raise ProviderTransientError(f"{len(deferred)} recipients deferred")
+            return result
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.cfg.delivery.max_attempts),
+            wait=self.wait,
+            retry=retry_if_exception_type(ProviderTransientError),
+            sleep=self._pause,
+            reraise=True,
+        )
+        try:
+            result = retrying(attempt)
+        except _Interrupted:
+            return BatchOutcome(batch_id, ledger.release_batch(self.engine, batch_id), "released")
+        except ProviderTransientError as exc:
+            msg = f"gave up after {self.cfg.delivery.max_attempts} attempts: {exc}"
+            return BatchOutcome(
+                batch_id, ledger.mark_batch(self.engine, batch_id, "failed", msg), "failed", msg
+            )
+        except ProviderRejectedError as exc:
+            msg = f"rejected: {exc}"
+            return BatchOutcome(
+                batch_id, ledger.mark_batch(self.engine, batch_id, "failed", msg), "failed", msg
+            )
+        except ProviderAuthError as exc:
+            ledger.unmark_posted(self.engine, batch_id, str(exc))
+            released = ledger.release_batch(self.engine, batch_id)
+            return BatchOutcome(batch_id, released, "auth", str(exc))
+        except ProviderUncertainError as exc:
+            msg = f"outcome unknown: {exc}"
+            return BatchOutcome(
+                batch_id,
+                ledger.mark_batch(self.engine, batch_id, "uncertain", msg),
+                "uncertain",
+                msg,
+            )
+        except Exception as exc:  # a provider bug: the request may have gone out
+            msg = f"outcome unknown ({type(exc).__name__}: {exc})"
+            n = ledger.mark_batch(self.engine, batch_id, "uncertain", msg)
+            return BatchOutcome(batch_id, n, "crash", msg)
+        if result is None:
+            return BatchOutcome(batch_id, 0, "skipped")
+        if partial:
+            return BatchOutcome(batch_id, len(members), "sent", "; ".join(notes) or None)
+        n = ledger.mark_sent(self.engine, batch_id, result.message_id)
+        return BatchOutcome(batch_id, n, "sent")
+
+    def _settle_partial(
+        self,
+        batch_id: str,
+        recipients: list[Recipient],
+        result: BatchResult,
+        partial: list[bool],
+        notes: list[str],
+    ) -> list[Recipient] | None:
+        """Apply per-recipient outcomes (providers that can refuse some addresses only).
+
+        Returns None for a clean result of a batch never split (the caller marks it sent in
+        one UPDATE); otherwise settles every row of this attempt by address and returns the
+        deferred recipients (to post again).
+        """
+        rejected: dict[str, str] = dict(getattr(result, "rejected", None) or {})
+        deferred: dict[str, str] = dict(getattr(result, "deferred", None) or {})
+        uncertain: dict[str, str] = dict(getattr(result, "uncertain", None) or {})
+        if not (rejected or deferred or uncertain or partial):
+            return None
+        outcomes: dict[str, tuple[str, str | None]] = {}
+        for email, reason in rejected.items():
+            outcomes[email] = ("failed", f"rejected: {reason}")
+        for email, reason in uncertain.items():
+            outcomes[email] = ("uncertain", f"outcome unknown: {reason}")
+        for email, reason in deferred.items():
+            outcomes[email] = ("queued", f"deferred: {reason}")
+        named = set(outcomes)
+        for r in recipients:
+            if r.email not in named:
+                outcomes[r.email] = ("sent", None)
+        ledger.settle_emails(self.engine, batch_id, outcomes, result.message_id)
+        if rejected:
+            notes.append(f"{len(rejected)} rejected (e.g. {next(iter(rejected.values()))})")
+        if uncertain:
+            notes.append(f"{len(uncertain)} uncertain")
+        return [r for r in recipients if r.email in deferred]
+
+
 class Dispatcher:
     """One send of one issue. Use :func:`send_issue`."""
 
@@ -168,146 +319,19 @@ class Dispatcher:
         # How many uncertain rows to resend: those found at the start, never the ones this
         # run leaves uncertain again (a flaky provider must not loop forever).
         self.resend_left = resend_uncertain
-        self.sleep = sleep
         self.stop = stop
         self.log = log
         self.on_progress = on_progress
-        self.bucket = TokenBucket(cfg.delivery.rate_limit, clock=clock, sleep=sleep)
-        self.wait = _Retry(cfg.delivery.retry_base_delay, cfg.delivery.retry_max_delay)
+        bucket = TokenBucket(cfg.delivery.rate_limit, clock=clock, sleep=sleep)
+        self.poster = BatchPoster(cfg, engine, issue, builder, bucket, sleep=sleep, stop=stop)
         self.errors: list[str] = []
         self.batches = 0
         self.sent_now = 0
         self.fatal: str | None = None
-        self._notes: dict[str, list[str]] = {}
-        self._notes_lock = threading.Lock()
 
-    # --- one batch, on a worker thread -------------------------------------------------
-
-    def _pause(self, seconds: float) -> None:
-        if self.stop.is_set():
-            raise _Interrupted
-        self.sleep(seconds)
-        if self.stop.is_set():
-            raise _Interrupted
-
-    def deliver(self, batch_id: str, members: Sequence[Claimed]) -> _Outcome:
-        """Post one claimed batch with retries and settle it in the ledger."""
-        if self.stop.is_set():
-            return _Outcome(batch_id, ledger.release_batch(self.engine, batch_id), "released")
-        recipients = self.builder.recipients(members)
-        provider = self.provider_for_thread()
-        last_error: str | None = None
-        partial: list[bool] = []  # non-empty once a result named some recipients
-
-        def attempt() -> BatchResult | None:
-            nonlocal recipients, last_error
-            self.bucket.acquire(len(recipients))
-            taken = ledger.mark_posted(self.engine, batch_id)
-            if taken == 0:
-                return None
-            if taken != len(recipients):
-                recipients = self.builder.recipients(ledger.queued_members(self.engine, batch_id))
-            try:
-                result = provider.send_batch(self.issue, recipients)
-            except ProviderTransientError as exc:
-                last_error = str(exc)
-                ledger.unmark_posted(self.engine, batch_id, last_error)
-                raise
-            deferred = self._settle_partial(batch_id, recipients, result, partial)
-            if deferred is not None:
-                partial.append(True)
-            if deferred:
-                # Certainly not sent (e.g. an SMTP 4xx): post just those again after a wait.
-                recipients = deferred
-                raise ProviderTransientError(f"{len(deferred)} recipients deferred")
-            return result
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.cfg.delivery.max_attempts),
-            wait=self.wait,
-            retry=retry_if_exception_type(ProviderTransientError),
-            sleep=self._pause,
-            reraise=True,
-        )
-        try:
-            result = retrying(attempt)
-        except _Interrupted:
-            return _Outcome(batch_id, ledger.release_batch(self.engine, batch_id), "released")
-        except ProviderTransientError as exc:
-            msg = f"gave up after {self.cfg.delivery.max_attempts} attempts: {exc}"
-            return _Outcome(
-                batch_id, ledger.mark_batch(self.engine, batch_id, "failed", msg), "failed", msg
-            )
-        except ProviderRejectedError as exc:
-            msg = f"rejected: {exc}"
-            return _Outcome(
-                batch_id, ledger.mark_batch(self.engine, batch_id, "failed", msg), "failed", msg
-            )
-        except ProviderAuthError as exc:
-            ledger.unmark_posted(self.engine, batch_id, str(exc))
-            released = ledger.release_batch(self.engine, batch_id)
-            return _Outcome(batch_id, released, "auth", str(exc))
-        except ProviderUncertainError as exc:
-            msg = f"outcome unknown: {exc}"
-            return _Outcome(
-                batch_id,
-                ledger.mark_batch(self.engine, batch_id, "uncertain", msg),
-                "uncertain",
-                msg,
-            )
-        except Exception as exc:  # a provider bug: the request may have gone out
-            msg = f"outcome unknown ({type(exc).__name__}: {exc})"
-            n = ledger.mark_batch(self.engine, batch_id, "uncertain", msg)
-            return _Outcome(batch_id, n, "crash", msg)
-        if result is None:
-            return _Outcome(batch_id, 0, "skipped")
-        if partial:
-            return _Outcome(batch_id, len(members), "sent", self._partial_note(batch_id))
-        n = ledger.mark_sent(self.engine, batch_id, result.message_id)
-        return _Outcome(batch_id, n, "sent")
-
-    def _settle_partial(
-        self,
-        batch_id: str,
-        recipients: list[Recipient],
-        result: BatchResult,
-        partial: list[bool],
-    ) -> list[Recipient] | None:
-        """Apply per-recipient outcomes (providers that can refuse some addresses only).
-
-        Returns None for a clean result of a batch never split (the caller marks it sent in
-        one UPDATE); otherwise settles every row of this attempt by address and returns the
-        deferred recipients (to post again).
-        """
-        rejected: dict[str, str] = dict(getattr(result, "rejected", None) or {})
-        deferred: dict[str, str] = dict(getattr(result, "deferred", None) or {})
-        uncertain: dict[str, str] = dict(getattr(result, "uncertain", None) or {})
-        if not (rejected or deferred or uncertain or partial):
-            return None
-        outcomes: dict[str, tuple[str, str | None]] = {}
-        for email, reason in rejected.items():
-            outcomes[email] = ("failed", f"rejected: {reason}")
-        for email, reason in uncertain.items():
-            outcomes[email] = ("uncertain", f"outcome unknown: {reason}")
-        for email, reason in deferred.items():
-            outcomes[email] = ("queued", f"deferred: {reason}")
-        named = set(outcomes)
-        for r in recipients:
-            if r.email not in named:
-                outcomes[r.email] = ("sent", None)
-        ledger.settle_emails(self.engine, batch_id, outcomes, result.message_id)
-        with self._notes_lock:
-            note = self._notes.setdefault(batch_id, [])
-            if rejected:
-                note.append(f"{len(rejected)} rejected (e.g. {next(iter(rejected.values()))})")
-            if uncertain:
-                note.append(f"{len(uncertain)} uncertain")
-        return [r for r in recipients if r.email in deferred]
-
-    def _partial_note(self, batch_id: str) -> str | None:
-        with self._notes_lock:
-            note = self._notes.pop(batch_id, None)
-        return "; ".join(note) if note else None
+    def deliver(self, batch_id: str, members: Sequence[Claimed]) -> BatchOutcome:
+        """Post one claimed batch on this thread's provider (see :class:`BatchPoster`)."""
+        return self.poster.post(self.provider_for_thread(), batch_id, members)
 
     # --- the producer, on the calling thread -------------------------------------------
 
@@ -339,14 +363,14 @@ class Dispatcher:
                 break
         return batch_id, [], False
 
-    def _settle(self, outcome: _Outcome) -> None:
+    def _settle(self, outcome: BatchOutcome) -> None:
         if outcome.status == "sent":
             self.sent_now += outcome.size
         if outcome.error:
             if len(self.errors) < MAX_ERRORS:
                 self.errors.append(f"batch {outcome.batch_id[:8]}: {outcome.error}")
             self.log(f"batch {outcome.batch_id[:8]} ({outcome.size} recipients): {outcome.error}")
-        if outcome.status in ("auth", "crash") and self.fatal is None:
+        if outcome.status in ("auth", "crash", "config") and self.fatal is None:
             self.fatal = outcome.error
             self.stop.set()
         if self.on_progress is not None and outcome.status not in ("released", "skipped", "auth"):
@@ -355,7 +379,7 @@ class Dispatcher:
     def run(self, concurrency: int) -> None:
         """Claim batches and post them on ``concurrency`` threads until none are left."""
         after = 0
-        in_flight: set[Future[_Outcome]] = set()
+        in_flight: set[Future[BatchOutcome]] = set()
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
             try:
                 while not self.stop.is_set():
@@ -378,7 +402,7 @@ class Dispatcher:
                     self._settle(fut.result())
 
 
-def _secret_key(secrets: Secrets, provider_name: str, log: Log) -> bytes:
+def secret_key(secrets: Secrets, provider_name: str, log: Log) -> bytes:
     if secrets.secret_key is not None:
         return secrets.secret_key.get_secret_value().encode()
     if provider_name == "outbox":
@@ -515,7 +539,7 @@ def send_test(
 ) -> SendReport:
     """Send the issue (subject prefixed "[TEST] ") to a few addresses, outside the ledger."""
     started = time.perf_counter()
-    key = _secret_key(secrets, provider.name, log)
+    key = secret_key(secrets, provider.name, log)
     builder = RecipientBuilder(key, cfg.web.public_url, cfg.delivery.unsubscribe_mailto)
     recipients: list[Recipient] = []
     seen: set[str] = set()
@@ -656,7 +680,7 @@ def _send_issue(
             return _dry_run(cfg, secrets, plan, issue, engine, provider, pool, log, started)
 
         first = pool.get()
-        key = _secret_key(secrets, first.name, log)
+        key = secret_key(secrets, first.name, log)
         builder = RecipientBuilder(key, cfg.web.public_url, cfg.delivery.unsubscribe_mailto)
         batch_size = max(1, min(cfg.delivery.batch_size, first.max_batch_size))
 
@@ -682,7 +706,12 @@ def _send_issue(
         total += to_resend
         with _Signals(stop_event, log), _progress_bar(total, progress) as bar:
             task = bar.add_task("send", total=total or None)
-            dispatcher = Dispatcher(
+            backend: type[Dispatcher] = Dispatcher
+            if cfg.delivery.backend == "celery":
+                from newsletter.delivery.celery_send import CeleryDispatcher
+
+                backend = CeleryDispatcher
+            dispatcher = backend(
                 cfg,
                 engine,
                 issue,
@@ -779,10 +808,13 @@ def _dry_run(
 
 
 __all__ = [
+    "BatchOutcome",
+    "BatchPoster",
     "Dispatcher",
     "SendReport",
     "outgoing_issue",
     "resolve_provider",
+    "secret_key",
     "send_issue",
     "send_test",
 ]

@@ -316,6 +316,46 @@ def recover(engine: Engine, issue_id: str) -> Recovery:
     return Recovery(int(released), int(uncertain))
 
 
+def recover_batch(engine: Engine, batch_id: str) -> Recovery:
+    """``recover`` for one batch whose sender is presumed lost (a Celery worker that died).
+
+    Safe even if the sender is alive after all: it then finds nothing to post
+    (``mark_posted`` takes no row) or corrects ``uncertain`` to ``sent`` (``mark_sent``).
+    """
+    now = utcnow()
+    with write_tx(engine) as conn:
+        released = conn.execute(
+            delete(sends).where(
+                sends.c.batch == batch_id, sends.c.status == "queued", sends.c.posted_at.is_(None)
+            )
+        ).rowcount
+        uncertain = conn.execute(
+            update(sends)
+            .where(
+                sends.c.batch == batch_id,
+                sends.c.status == "queued",
+                sends.c.posted_at.is_not(None),
+            )
+            .values(
+                status="uncertain",
+                last_error="the worker posting this batch stopped answering",
+                updated_at=now,
+            )
+        ).rowcount
+    return Recovery(int(released), int(uncertain))
+
+
+def open_batches(engine: Engine, issue_id: str) -> dict[str, int]:
+    """Batches of an issue that still have ``queued`` rows: batch id → how many."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(sends.c.batch, func.count())
+            .where(sends.c.issue_id == issue_id, sends.c.status == "queued")
+            .group_by(sends.c.batch)
+        ).all()
+    return {str(batch): int(n) for batch, n in rows}
+
+
 def requeue_uncertain(engine: Engine, issue_id: str, limit: int, batch_id: str) -> list[Claimed]:
     """Move up to ``limit`` uncertain rows into a new queued batch (``--resend-uncertain``)."""
     now = utcnow()
@@ -385,8 +425,10 @@ __all__ = [
     "mark_batch",
     "mark_posted",
     "mark_sent",
+    "open_batches",
     "queued_members",
     "recover",
+    "recover_batch",
     "release_batch",
     "requeue_uncertain",
     "sent_emails",
