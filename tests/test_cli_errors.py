@@ -185,3 +185,22 @@ def test_an_unexpected_failure_is_one_line_exit_1(
     line = one_error(err)
     assert code == 1 and "unexpected RuntimeError: boom [x] (set NEWSLETTER_DEBUG=1" in line
     assert "second line" not in err
+
+
+def test_send_without_sendgrid_key_stops_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forgotten SENDGRID_API_KEY is bad configuration: exit 2, issue still approved."""
+    from newsletter.archive import Archive
+    from newsletter.config import load_config
+    from tests.store_fixtures import make_issue
+
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "k")
+    config = write_config(tmp_path)
+    cfg = load_config(config)
+    issue_id = make_issue(cfg)
+    code, _, err = run(capsys, "send", issue_id, "--provider", "sendgrid", "--config", str(config))
+    assert code == 2
+    assert "SENDGRID_API_KEY is not set" in err
+    assert Archive(cfg.archive_dir).load_plan(issue_id).status == "approved"

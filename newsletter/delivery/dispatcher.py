@@ -47,9 +47,9 @@ from newsletter.delivery.base import (
     ProviderUncertainError,
     Recipient,
 )
-from newsletter.delivery.factory import make_provider
+from newsletter.delivery.factory import check_credentials, make_provider
 from newsletter.delivery.ratelimit import RateLimiter, TokenBucket
-from newsletter.errors import InputError, NewsletterError, StateError
+from newsletter.errors import ConfigError, InputError, NewsletterError, StateError
 from newsletter.models import IssuePlan
 from newsletter.store import issues_repo, ledger
 from newsletter.store.db import open_store
@@ -408,7 +408,7 @@ def secret_key(secrets: Secrets, provider_name: str, log: Log) -> bytes:
     if provider_name == "outbox":
         log("warning: NEWSLETTER_SECRET_KEY is not set; outbox links use a development key")
         return DEV_SECRET_KEY
-    raise NewsletterError(
+    raise ConfigError(
         "NEWSLETTER_SECRET_KEY is not set: unsubscribe links cannot be signed (set it in the environment)"
     )
 
@@ -655,6 +655,8 @@ def _send_issue(
         pool = _ProviderPool(make, None)
     else:
         pool = _ProviderPool(None, provider)
+    if not dry_run and (isinstance(provider, str) or provider is None):
+        check_credentials(cfg, secrets, provider)
     try:
         if test_to:
             html = archive.read_text(issue_id, "email.html")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from newsletter.config import Secrets, Settings
 from newsletter.delivery.base import Provider
-from newsletter.errors import InputError
+from newsletter.errors import ConfigError, InputError
 
 PROVIDER_NAMES: tuple[str, ...] = ("outbox", "sendgrid", "smtp")
 
@@ -41,3 +41,18 @@ def make_provider(
     raise InputError(
         f"unknown provider {name or chosen!r}: choose one of {', '.join(PROVIDER_NAMES)}"
     )
+
+
+def check_credentials(cfg: Settings, secrets: Secrets, name: str | None = None) -> None:
+    """Raise :class:`ConfigError` if the provider's secret is missing from the environment.
+
+    Called before a send changes anything, so a forgotten key stops the send at once
+    instead of failing its first batch.
+    """
+    chosen = (name or cfg.delivery.provider).strip().lower()
+    if chosen == "sendgrid" and secrets.sendgrid_api_key is None:
+        raise ConfigError("SENDGRID_API_KEY is not set: the sendgrid provider needs it")
+    if chosen == "smtp" and cfg.delivery.smtp.username and secrets.smtp_password is None:
+        raise ConfigError(
+            f"NEWSLETTER_SMTP_PASSWORD is not set: SMTP user {cfg.delivery.smtp.username} needs it"
+        )
