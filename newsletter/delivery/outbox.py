@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from newsletter.archive import write_atomic
 from newsletter.delivery.base import (
     BatchResult,
     OutgoingIssue,
@@ -39,17 +39,6 @@ def eml_name(email: str) -> str:
     key = email.strip().lower()
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return f"{_UNSAFE_CHARS.sub('_', key)[:80]}-{digest}.eml"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class OutboxProvider:
@@ -114,7 +103,7 @@ class OutboxProvider:
                     {"at": at, "email": email, "file": name, "message_id": message_id}
                 )
                 try:
-                    _write_atomic(folder / name, msg.as_bytes())
+                    write_atomic(folder / name, msg.as_bytes())
                     os.write(log_fd, (line + "\n").encode())
                 except OSError as exc:
                     deferred[email] = f"outbox {folder}: cannot write ({exc.strerror})"
