@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     Strict,
     StringConstraints,
 )
@@ -82,7 +83,11 @@ def _clean_topics(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
-IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_text)]
+Timestamp = Annotated[
+    AwareDatetime, PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")
+]
+"""An aware datetime written as ISO 8601 with its offset (``+00:00``, as FORMAT.md shows)."""
+IsoDatetime = Annotated[Timestamp, BeforeValidator(_iso_datetime_text)]
 Score = Annotated[float, Strict(), Field(ge=0, le=10, allow_inf_nan=False)]
 """A score 0-10: a JSON number only (a bool or the text "7" is not a score)."""
 Topics = Annotated[tuple[str, ...], BeforeValidator(_topic_list), AfterValidator(_clean_topics)]
@@ -182,8 +187,8 @@ class GuideCard(Model):
 class Window(Model):
     """The span of publication times an issue covers: (start, end]."""
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Timestamp
+    end: Timestamp
 
 
 class IssuePlan(BaseModel):
@@ -196,7 +201,7 @@ class IssuePlan(BaseModel):
 
     id: str
     edition: Edition
-    slot: AwareDatetime
+    slot: Timestamp
     window: Window
     subject: str
     preheader: str
