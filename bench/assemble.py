@@ -16,6 +16,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.rss import parse_peak_mb, run_module_reporting_peak
+
 SIZES = (1_000, 10_000, 100_000)
 GUIDES = 2_000
 SEED = 20261122
@@ -149,10 +151,13 @@ def generate(folder: Path, n_items: int, seed: int = SEED) -> None:
 
 
 _CHILD = """
-import resource, sys, time
+import sys, time
+from bench.rss import peak_rss_mb
 t0 = time.perf_counter()
 from datetime import datetime
 from pathlib import Path
+
+from bench.rss import parse_peak_mb, run_module_reporting_peak
 from newsletter.config import load_config
 from newsletter.curation import assemble_issue
 t1 = time.perf_counter()
@@ -161,7 +166,7 @@ r = assemble_issue(
     cfg, "sunday", datetime.fromisoformat(sys.argv[2]), content_dir=Path(sys.argv[3]), force=True
 )
 t = r.timings
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss = peak_rss_mb()
 print(t1 - t0, t["load"], t["curate"], t["write"], rss, len(r.plan.stories))
 """
 
@@ -179,7 +184,9 @@ def _timed(args: list[str], env: dict[str, str]) -> tuple[float, float, float, s
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args[:4])}… failed ({proc.returncode}): {err[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
+    peak = parse_peak_mb(err)
+    rss = peak if peak is not None else usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, rss, out
 
 
 def run_one(n: int, tmp: Path, repeat: int) -> dict[str, float | int]:
@@ -191,7 +198,9 @@ def run_one(n: int, tmp: Path, repeat: int) -> dict[str, float | int]:
     cfg.write_text(f"archive: {{dir: {tmp / f'issues-{n}'}}}\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     load_avg = os.getloadavg()[0]
-    cli = [sys.executable, "-m", "newsletter", "--config", str(cfg), "assemble"]
+    # The CLI exactly as a user runs it, plus an exit hook that reports its own peak memory.
+    cli = [sys.executable, "-c", run_module_reporting_peak("newsletter")]
+    cli += ["--config", str(cfg), "assemble"]
     cli += ["--edition", "sunday", "--at", SLOT.isoformat(), "--content", str(content)]
     cli += ["--force"]
     runs = [_timed(cli, env) for _ in range(repeat)]

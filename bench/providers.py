@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from bench.rss import peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -99,7 +100,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     total = BATCH * BATCHES
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     result: dict[str, Any] = {
         "batch": BATCH,
         "batches": BATCHES,
