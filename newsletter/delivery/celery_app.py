@@ -16,7 +16,7 @@ Why the exactly-once guarantee survives Celery's at-least-once delivery:
 * Each message carries the rendered issue (html + text, tens of KB), so workers need the
   database but not the archive: nothing to share between machines but the config.
 * Recipients are rebuilt on the worker from the ledger rows of the batch (the message names
-  the batch, not the people), then the same :class:`~newsletter.delivery.dispatcher.BatchPoster`
+  the batch, not the people), then the same :class:`~newsletter.delivery.poster.BatchPoster`
   as the thread backend posts and records them.
 * JSON only, for messages and results (no pickle from the network).
 
@@ -44,7 +44,7 @@ from typing import Any
 from newsletter.config import Secrets, Settings, load_config
 from newsletter.delivery.audience import RecipientBuilder
 from newsletter.delivery.base import OutgoingIssue, Provider
-from newsletter.delivery.dispatcher import BatchOutcome, BatchPoster, secret_key
+from newsletter.delivery.poster import BatchOutcome, BatchPoster, secret_key
 from newsletter.delivery.ratelimit import RateLimiter, RedisRateLimit, TokenBucket
 from newsletter.errors import ConfigError, NewsletterError
 

@@ -29,8 +29,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.delivery.celery_app import TASK_NAME, make_app, task_message
-from newsletter.delivery.dispatcher import BatchOutcome, Dispatcher
+from newsletter.delivery.dispatcher import Dispatcher
 from newsletter.delivery.factory import PROVIDER_NAMES
+from newsletter.delivery.poster import BatchOutcome
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store import ledger
 
