@@ -17,11 +17,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from newsletter.errors import InputError, IssueNotFoundError
-from newsletter.models import IssuePlan, IssueStatus
+from newsletter.models import IssuePlan, IssueStatus, Overrides
 
 PLAN_FILE = "issue.json"
 OVERRIDES_FILE = "overrides.json"
 _ID = re.compile(r"^\d{4}-\d{2}-\d{2}-[a-z]+$")
+_FRIENDLY = {
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "extra_forbidden": "unknown key (expected pin, exclude, guide, merge, split)",
+}
 
 
 def dump_json(data: Any) -> str:
@@ -87,6 +93,29 @@ class Archive:
         """Write the plan as ``issue.json``; the same plan always gives the same bytes."""
         path = self.issue_dir(plan.id) / PLAN_FILE
         write_atomic(path, dump_json(plan.model_dump(mode="json")))
+        return path
+
+    def load_overrides(self, issue_id: str) -> Overrides:
+        """Read ``issues/<id>/overrides.json`` (empty when absent); errors name file and key."""
+        path = self.file(issue_id, OVERRIDES_FILE)
+        if not path.is_file():
+            return Overrides()
+        try:
+            return Overrides.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            if err["type"] == "json_invalid":
+                raise InputError(f"{path}: not valid JSON ({err.get('msg')})") from None
+            key = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
+            msg = _FRIENDLY.get(err["type"], err.get("msg"))
+            raise InputError(f"{path}: {key}: {msg}") from None
+
+    def save_overrides(self, issue_id: str, overrides: Overrides) -> Path:
+        """Write ``overrides.json`` atomically (keys sorted: stable diffs)."""
+        path = self.file(issue_id, OVERRIDES_FILE)
+        data = overrides.model_dump(mode="json")
+        data["guide"] = dict(sorted(data["guide"].items()))
+        write_atomic(path, dump_json(data))
         return path
 
     def set_status(self, issue_id: str, status: IssueStatus) -> IssuePlan:

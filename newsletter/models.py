@@ -20,8 +20,16 @@ from pydantic import (
 
 Edition = Literal["midweek", "sunday"]
 EDITIONS: tuple[Edition, ...] = ("midweek", "sunday")
-IssueStatus = Literal["draft", "approved", "sending", "sent", "cancelled"]
-ISSUE_STATUSES: tuple[IssueStatus, ...] = ("draft", "approved", "sending", "sent", "cancelled")
+IssueStatus = Literal["draft", "approved", "sending", "sent", "partial", "cancelled"]
+ISSUE_STATUSES: tuple[IssueStatus, ...] = (
+    "draft",
+    "approved",
+    "sending",
+    "sent",
+    "partial",
+    "cancelled",
+)
+"""``partial``: the send finished with failed or uncertain recipients to look at."""
 Level = Literal["Beginner", "Intermediate", "Advanced"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
@@ -164,6 +172,10 @@ class GuideRef(Model):
     reason: str
     level: Level | None = None
     relevance: float | None = None
+    confidence: float | None = None
+    """Calibrated probability (0-1) that this guide is the right one for the story."""
+    context: str | None = None
+    """The guide's line (a takeaway or TL;DR sentence) that explains this story; editable."""
 
 
 class Story(Model):
@@ -172,6 +184,8 @@ class Story(Model):
     item: NewsItem
     also: tuple[AlsoRef, ...] = ()
     guide: GuideRef | None = None
+    merge_confidence: float | None = None
+    """For a story of several items: calibrated probability that they are one event."""
 
 
 class GuideCard(Model):
@@ -206,10 +220,27 @@ class IssuePlan(BaseModel):
     subject: str
     preheader: str
     status: IssueStatus = "draft"
+    note: str | None = None
+    """The editor's lede (Markdown), shown under the greeting; optional."""
     number: int | None = None
     stories: list[Story] = Field(default_factory=list)
     guides: list[GuideCard] = Field(default_factory=list)
     inputs_digest: str = ""
+
+
+class Overrides(Model):
+    """``issues/<id>/overrides.json``: the editor's decisions for one issue.
+
+    Kept across re-assembly and used as curation training data (``newsletter curation
+    train``). ``guide`` maps an item id to the slug the editor chose, or ``None`` for "no
+    guide"; ``merge`` lists pairs of item ids that are one story, ``split`` pairs that are not.
+    """
+
+    pin: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    guide: dict[str, str | None] = Field(default_factory=dict)
+    merge: tuple[tuple[str, str], ...] = ()
+    split: tuple[tuple[str, str], ...] = ()
 
 
 def issue_id(slot: datetime, edition: Edition) -> str:

@@ -2,7 +2,6 @@
 
 from newsletter.curation.assemble import (
     AssembleResult,
-    Overrides,
     PairRow,
     assemble_issue,
     curate,
@@ -22,6 +21,7 @@ from newsletter.curation.windows import (
     parse_at,
     previous_slot,
 )
+from newsletter.models import Overrides
 
 __all__ = [
     "AssembleResult",

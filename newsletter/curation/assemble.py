@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from newsletter.archive import OVERRIDES_FILE, Archive
+from newsletter.archive import Archive
 from newsletter.config import Settings
 from newsletter.curation.candidates import focus_items
 from newsletter.curation.clustering import Cluster, cluster_items, representative_key
@@ -21,7 +21,7 @@ from newsletter.curation.pairing import GuideIndex
 from newsletter.curation.ranking import rank_clusters, select
 from newsletter.curation.subject import make_preheader, make_subject
 from newsletter.curation.windows import IssueSlot, issue_slot
-from newsletter.errors import InputError, StateError
+from newsletter.errors import StateError
 from newsletter.models import (
     Catalog,
     Edition,
@@ -29,6 +29,7 @@ from newsletter.models import (
     GuideCard,
     IssuePlan,
     NewsItem,
+    Overrides,
     Problem,
     Story,
 )
@@ -63,33 +64,9 @@ class PairRow:
     reason: str
 
 
-@dataclass(frozen=True)
-class Overrides:
-    pin: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-
 def read_overrides(archive: Archive, issue: str) -> Overrides:
-    """Read ``issues/<id>/overrides.json`` (``{"pin": [...], "exclude": [...]}``), if any."""
-    path = archive.file(issue, OVERRIDES_FILE)
-    if not path.is_file():
-        return Overrides()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: must be an object with 'pin' and 'exclude' lists")
-    out: dict[str, tuple[str, ...]] = {}
-    for key in ("pin", "exclude"):
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InputError(f"{path}: {key}: must be a list of item ids")
-        out[key] = tuple(value)
-    unknown = sorted(set(data) - {"pin", "exclude"})
-    if unknown:
-        raise InputError(f"{path}: {unknown[0]}: unknown key (expected pin, exclude)")
-    return Overrides(**out)
+    """Read ``issues/<id>/overrides.json`` (pin, exclude, guide, merge, split), if any."""
+    return archive.load_overrides(issue)
 
 
 def _digest(
