@@ -138,9 +138,19 @@ class CurationConfig(Section):
     recency_half_life: Duration = timedelta(hours=96)
     source_cap: int = Field(default=3, ge=1)
     diversity: float = Field(default=0.3, ge=0, le=1)
-    cluster_threshold: float = Field(default=0.19, gt=0, le=1)
     cluster_max_gap: Duration = timedelta(hours=72)
-    min_pair_relevance: float = Field(default=0.18, ge=0, le=1)
+    min_merge_confidence: float | None = Field(default=None, gt=0, lt=1)
+    """Mean same-story probability from which two groups merge; None: the model's own."""
+    min_pair_confidence: float | None = Field(default=None, gt=0, lt=1)
+    """Probability from which a guide is paired; None: the model's own (calibrated) one."""
+    low_confidence: float = Field(default=0.7, gt=0, le=1)
+    """Pairings and merges below this are flagged for an editor's look."""
+    model: str = "curation-model.json"
+    """The model ``newsletter curation train`` writes; until it exists, the shipped one."""
+    training: list[str] = Field(default_factory=lambda: ["content/labelled/*"])
+    cache_dir: str = ".cache/curation"
+    """Where the guides' feature index is kept between runs (rebuilt when the guides change)."""
+    """Folders of labelled content (news, guides/, labels.json) the model learns from."""
     topic_aliases: dict[str, str] = Field(default_factory=dict)
 
 

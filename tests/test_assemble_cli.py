@@ -172,9 +172,22 @@ def test_cli_pair_json_shape(config_path: Path) -> None:
     ]
     assert [r["id"] for r in rows] == ids
     for r in rows:
-        assert set(r) == {"id", "guide", "relevance", "cluster"}
+        assert set(r) == {
+            "id",
+            "guide",
+            "relevance",
+            "confidence",
+            "cluster",
+            "cluster_confidence",
+            "reason",
+        }
         assert r["guide"] is None or isinstance(r["guide"], str)
         assert isinstance(r["relevance"], float)
+        assert 0.0 <= r["confidence"] <= 1.0
+        # A decision and its confidence agree: a guide above one half, "none" likewise.
+        assert r["confidence"] >= 0.5
+        alone = r["cluster"] == r["id"] and r["cluster_confidence"] is None
+        assert alone or 0.0 < r["cluster_confidence"] <= 1.0
 
 
 def test_cli_pins_and_content_dir(config_path: Path, content_copy: Path) -> None:

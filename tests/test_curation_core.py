@@ -66,10 +66,9 @@ def _pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
 
 
 def test_clustering_precision_recall(cfg: Settings) -> None:
+    """In-sample (the shipped model learned from this corpus): a floor, not a result."""
     news = load_content(cfg).catalog.news
-    clusters = cluster_items(
-        news, threshold=cfg.curation.cluster_threshold, max_gap=cfg.curation.cluster_max_gap
-    )
+    clusters = cluster_items(news, max_gap=cfg.curation.cluster_max_gap)
     predicted = {m.id: c.representative.id for c in clusters for m in c.members}
     truth = {i.id: i.id for i in news}
     for group in LABELS["clusters"]:
@@ -89,9 +88,10 @@ def test_clustering_precision_recall(cfg: Settings) -> None:
 
 
 def test_pairing_accuracy(cfg: Settings) -> None:
+    """In-sample too; tests/test_curation_model.py scores content the model never saw."""
     rows = pair_catalog(cfg, load_content(cfg).catalog)
     correct = sum(r.guide == LABELS["pairs"][r.id] for r in rows)
-    assert correct / len(rows) >= 0.85, correct / len(rows)
+    assert correct / len(rows) >= 0.9, correct / len(rows)
     for r in rows:
         if r.guide is not None:
             assert r.reason.startswith(("shares topics", "about the same subject"))
@@ -102,9 +102,9 @@ def test_pairing_uses_aliases(tmp_path: Path) -> None:
     catalog = load_content(cfg).catalog
     from newsletter.curation import GuideIndex
 
-    index = GuideIndex(catalog.guides, {"chatgpt": "OpenAI"})
-    topics = index.item_topics([i for i in catalog.news if i.id == "openai-chatgpt-groups"])
-    names = {index.topic_names[c] for c in topics.indices}
+    matcher = GuideIndex(catalog.guides, {"chatgpt": "OpenAI"}).features.topics
+    topics = matcher.item_topics([i for i in catalog.news if i.id == "openai-chatgpt-groups"])
+    names = {matcher.names[c] for c in topics.indices}
     assert "OpenAI" in names
 
 

@@ -25,6 +25,7 @@ ContentOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.command("assemble")(assemble_command)
     app.command("pair")(pair_command)
+    app.add_typer(curation_app)
 
 
 def assemble_command(
@@ -122,14 +123,139 @@ def pair_command(
     if want_json(ctx, json):
         print_json(
             [
-                {"id": r.id, "guide": r.guide, "relevance": r.relevance, "cluster": r.cluster}
+                {
+                    "id": r.id,
+                    "guide": r.guide,
+                    "relevance": r.relevance,
+                    "confidence": r.confidence,
+                    "cluster": r.cluster,
+                    "cluster_confidence": r.cluster_confidence,
+                    "reason": r.reason,
+                }
                 for r in rows
             ]
         )
         return
     from rich.table import Table
 
-    table = Table("id", "guide", "relevance", "cluster", "reason")
+    table = Table("id", "guide", "confidence", "cluster", "reason")
     for r in rows:
-        table.add_row(r.id, r.guide or "—", f"{r.relevance:.3f}", r.cluster, r.reason)
+        table.add_row(r.id, r.guide or "—", f"{r.confidence:.2f}", r.cluster, r.reason)
     console.print(table)
+
+
+curation_app = typer.Typer(
+    name="curation",
+    help="Train the curation model and measure it against labelled content.",
+    no_args_is_help=True,
+)
+
+
+@curation_app.command("train")
+def train_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="PATH", help="Write the model here (default: curation.model)."
+        ),
+    ] = None,
+    no_corrections: Annotated[
+        bool,
+        typer.Option("--no-corrections", help="Ignore the editors' overrides.json files."),
+    ] = False,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Rebuild the model from the labelled folders (curation.training) and every correction."""
+    from newsletter.curation.learning import train_model
+
+    cfg = settings(ctx, config)
+    result = train_model(cfg, out, corrections=not no_corrections)
+    if want_json(ctx, json):
+        print_json(
+            {
+                "path": str(result.path),
+                "trained_on": list(result.model.trained_on),
+                "examples": result.model.examples,
+            }
+        )
+        return
+    for line in result.model.trained_on:
+        console.print(f"learned from {line}", markup=False)
+    ex = result.model.examples
+    console.print(
+        f"{ex.get('items', 0)} labelled items ({ex.get('paired_items', 0)} with a guide), "
+        f"{ex.get('story_pairs', 0)} item pairs ({ex.get('same_story_pairs', 0)} one story)"
+        f" → {result.path}",
+        markup=False,
+    )
+
+
+@curation_app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            metavar="FILE",
+            help="labels.json to score (default: every labelled training folder).",
+        ),
+    ] = None,
+    content: ContentOpt = None,
+    cv: Annotated[
+        bool,
+        typer.Option(
+            "--cv", help="Also cross-validate: leave guides out, train on one set, score another."
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Pairing accuracy and cluster precision/recall of the model on labelled content."""
+    from newsletter.curation.learning import evaluate_model
+
+    cfg = settings(ctx, config)
+    report = evaluate_model(cfg, labels, content, cv=cv)
+    if want_json(ctx, json):
+        print_json(report)
+        return
+    from rich.table import Table
+
+    table = Table("set", "items", "pairing", "cluster P", "cluster R")
+    for s in report["sets"]:  # type: ignore[attr-defined]
+        table.add_row(
+            str(s["name"]),
+            str(s["items"]),
+            f"{s['pairing_accuracy']:.3f}",
+            f"{s['cluster_precision']:.3f}",
+            f"{s['cluster_recall']:.3f}",
+        )
+    console.print(table)
+    if "note" in report:
+        console.print(f"note: {report['note']}", markup=False)
+    cvr = report.get("cross_validation")
+    if isinstance(cvr, dict):
+        cv_table = Table(
+            "validation", "held out / trained on", "items", "pairing", "cluster P", "cluster R"
+        )
+        for row in cvr["leave_guides_out"]:
+            cv_table.add_row(
+                f"leave-guides-out seed {row['seed']}",
+                ", ".join(row["held_out_guides"]),
+                str(row["items"]),
+                f"{row['pairing_accuracy']:.3f}",
+                f"{row['cluster_precision']:.3f}",
+                f"{row['cluster_recall']:.3f}",
+            )
+        for row in cvr["cross_set"]:
+            cv_table.add_row(
+                f"score {row['name']}",
+                ", ".join(row["trained_on"]),
+                str(row["items"]),
+                f"{row['pairing_accuracy']:.3f}",
+                f"{row['cluster_precision']:.3f}",
+                f"{row['cluster_recall']:.3f}",
+            )
+        console.print(cv_table)

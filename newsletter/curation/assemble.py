@@ -14,9 +14,11 @@ from pydantic import TypeAdapter
 
 from newsletter.archive import Archive
 from newsletter.config import Settings
-from newsletter.curation.candidates import focus_items
+from newsletter.curation.candidates import focus_items, word_sample
 from newsletter.curation.clustering import Cluster, cluster_items, representative_key
+from newsletter.curation.guide_cache import guide_features
 from newsletter.curation.history import featured_ids
+from newsletter.curation.model import CurationModel, dump_model, load_model
 from newsletter.curation.pairing import GuideIndex
 from newsletter.curation.ranking import rank_clusters, select
 from newsletter.curation.subject import make_preheader, make_subject
@@ -27,6 +29,7 @@ from newsletter.models import (
     Edition,
     Guide,
     GuideCard,
+    GuideRef,
     IssuePlan,
     NewsItem,
     Overrides,
@@ -62,6 +65,13 @@ class PairRow:
     relevance: float
     cluster: str
     reason: str
+    cluster_confidence: float | None = None
+    """How sure the item's merge is (None: a story of its own)."""
+
+    @property
+    def confidence(self) -> float:
+        """Calibrated probability of the decision: the guide is right, or no guide is."""
+        return self.relevance if self.guide is not None else round(1 - self.relevance, 4)
 
 
 def read_overrides(archive: Archive, issue: str) -> Overrides:
@@ -78,6 +88,8 @@ def _digest(
     pins: Iterable[str],
     excludes: Iterable[str],
     history: Iterable[str],
+    decisions: Overrides,
+    model: CurationModel,
 ) -> str:
     h = hashlib.sha256()
     head = {
@@ -93,6 +105,8 @@ def _digest(
         "pins": sorted(set(pins)),
         "excludes": sorted(set(excludes)),
         "history": sorted(set(history)),
+        "decisions": decisions.model_dump(mode="json", include={"guide", "merge", "split"}),
+        "model": hashlib.sha256(dump_model(model).encode()).hexdigest(),
     }
     h.update(json.dumps(head, sort_keys=True, ensure_ascii=False).encode())
     ordered = sorted(window_items, key=lambda i: i.id)
@@ -110,10 +124,18 @@ def curate(
     history: frozenset[str] = frozenset(),
     pins: Sequence[str] = (),
     excludes: Sequence[str] = (),
+    decisions: Overrides | None = None,
+    model: CurationModel | None = None,
 ) -> tuple[IssuePlan, list[str]]:
-    """Build the plan for ``slot`` from a catalog (pure: reads and writes nothing)."""
+    """Build the plan for ``slot`` from a catalog (pure: reads nothing but the model file).
+
+    ``decisions`` are the editor's ``guide``, ``merge`` and ``split`` choices
+    (overrides.json): they win over the model's.
+    """
     warnings: list[str] = []
     cur = cfg.curation
+    decisions = decisions or Overrides()
+    model = model or curation_model(cfg)
     edition_cfg = cfg.editions[slot.edition]
     by_id = {i.id: i for i in catalog.news}
     exclude_set = frozenset(excludes)
@@ -155,7 +177,15 @@ def curate(
         max_gap=gap,
         keep=pin_set | {i.id for i in recent_history},
     )
-    clusters = cluster_items(population, threshold=cur.cluster_threshold, max_gap=gap)
+    clusters = cluster_items(
+        population,
+        max_gap=gap,
+        model=model,
+        min_confidence=cur.min_merge_confidence,
+        merge=decisions.merge,
+        split=decisions.split,
+        background=word_sample(in_window),
+    )
     eligible: list[Cluster] = []
     for c in clusters:
         member_ids = {m.id for m in c.members}
@@ -173,7 +203,8 @@ def curate(
             continue
         members.sort(key=representative_key)
         lead = by_id[pinned_here[0]] if pinned_here else members[0]
-        eligible.append(Cluster(lead, tuple(m for m in members if m.id != lead.id)))
+        others = tuple(m for m in members if m.id != lead.id)
+        eligible.append(Cluster(lead, others, c.confidence if others else None))
     ranked = rank_clusters(eligible, slot.slot, cur.recency_half_life, pin_set)
     chosen = select(
         ranked,
@@ -186,22 +217,7 @@ def curate(
         warnings.append(
             f"{len(pin_set)} pinned items exceed max_stories ({edition_cfg.max_stories}): all kept"
         )
-    index = GuideIndex(catalog.guides, cur.topic_aliases)
-    reps = [r.cluster.representative for r in chosen]
-    assigned = index.assign_once(reps, cur.min_pair_relevance)
-    stories: list[Story] = []
-    cards: list[GuideCard] = []
-    for r, pairing in zip(chosen, assigned, strict=True):
-        item = r.cluster.representative
-        guide_ref = None
-        if pairing is not None:
-            g_index, relevance = pairing
-            guide_ref = index.guide_ref(item, g_index, relevance)
-            g = index.guides[g_index]
-            cards.append(
-                GuideCard(slug=g.slug, title=g.title, url=g.url, level=g.level, tldr=g.tldr)
-            )
-        stories.append(Story(item=item, also=r.cluster.also, guide=guide_ref))
+    stories, cards = pair_stories(cfg, catalog, [r.cluster for r in chosen], decisions, model)
     titles = [s.item.title for s in stories]
     edition_title = edition_cfg.title or slot.edition.capitalize()
     plan = IssuePlan(
@@ -215,10 +231,100 @@ def curate(
         stories=stories,
         guides=cards,
         inputs_digest=_digest(
-            cfg, slot.edition, slot, in_window, catalog.guides, pins, excludes, history
+            cfg,
+            slot.edition,
+            slot,
+            in_window,
+            catalog.guides,
+            pins,
+            excludes,
+            history,
+            decisions,
+            model,
         ),
     )
     return plan, warnings
+
+
+def curation_model(cfg: Settings) -> CurationModel:
+    """The configured model (``curation.model``), or the shipped one until it is trained."""
+    return load_model(cfg.path(cfg.curation.model))
+
+
+def guide_index(cfg: Settings, catalog: Catalog, model: CurationModel) -> GuideIndex:
+    """The guides' index for pairing, its features from the on-disk cache when current."""
+    aliases = cfg.curation.topic_aliases
+    features = guide_features(catalog.guides, aliases, cfg.path(cfg.curation.cache_dir))
+    return GuideIndex(catalog.guides, aliases, model, features)
+
+
+def _editor_choice(cluster: Cluster, decisions: Overrides) -> tuple[bool, str | None]:
+    """Whether the editor chose this story's guide, and which (None: no guide)."""
+    for member in cluster.members:
+        if member.id in decisions.guide:
+            return True, decisions.guide[member.id]
+    return False, None
+
+
+def pair_stories(
+    cfg: Settings,
+    catalog: Catalog,
+    clusters: Sequence[Cluster],
+    decisions: Overrides,
+    model: CurationModel,
+) -> tuple[list[Story], list[GuideCard]]:
+    """Stories with their guides: the editor's choices first, then the model's, each guide once.
+
+    A story is paired on its representative; the editor's choice for any member counts.
+    """
+    index = guide_index(cfg, catalog, model)
+    slug_index = {g.slug: k for k, g in enumerate(index.guides)}
+    chosen: dict[int, GuideRef | None] = {}
+    taken: set[int] = set()
+    for n, cluster in enumerate(clusters):
+        decided, slug = _editor_choice(cluster, decisions)
+        if not decided:
+            continue
+        if slug is None or slug not in slug_index:
+            chosen[n] = None
+            continue
+        g = slug_index[slug]
+        picked = index.guide_ref(cluster.representative, g, 1.0)
+        chosen[n] = picked.model_copy(update={"reason": "chosen by an editor"})
+        taken.add(g)
+    open_ = [n for n in range(len(clusters)) if n not in chosen]
+    reps = [clusters[n].representative for n in open_]
+    assigned = index.assign_once(reps, cfg.curation.min_pair_confidence, exclude=taken)
+    for n, pairing in zip(open_, assigned, strict=True):
+        chosen[n] = None
+        if pairing is not None:
+            g, confidence = pairing
+            chosen[n] = index.guide_ref(clusters[n].representative, g, confidence)
+    stories: list[Story] = []
+    cards: list[GuideCard] = []
+    by_slug = {g.slug: g for g in index.guides}
+    for n, cluster in enumerate(clusters):
+        ref = chosen[n]
+        if ref is not None:
+            guide = by_slug[ref.slug]
+            cards.append(
+                GuideCard(
+                    slug=guide.slug,
+                    title=guide.title,
+                    url=guide.url,
+                    level=guide.level,
+                    tldr=guide.tldr,
+                )
+            )
+        stories.append(
+            Story(
+                item=cluster.representative,
+                also=cluster.also,
+                guide=ref,
+                merge_confidence=cluster.confidence,
+            )
+        )
+    return stories, cards
 
 
 def assemble_issue(
@@ -255,7 +361,13 @@ def assemble_issue(
         t1 = time.perf_counter()
         history = featured_ids(archive, exclude_issue=slot.id, before=slot.slot)
         plan, warnings = curate(
-            cfg, loaded.catalog, slot, history=history, pins=all_pins, excludes=all_excludes
+            cfg,
+            loaded.catalog,
+            slot,
+            history=history,
+            pins=all_pins,
+            excludes=all_excludes,
+            decisions=overrides,
         )
         t2 = time.perf_counter()
     path = archive.save_plan(plan)
@@ -271,28 +383,22 @@ def assemble_issue(
 
 
 def pair_catalog(cfg: Settings, catalog: Catalog) -> list[PairRow]:
-    """For every news item (input order): its best guide or None, relevance, cluster, reason."""
+    """For every news item (input order): its best guide or None, confidence, cluster, reason."""
     cur = cfg.curation
+    model = curation_model(cfg)
     clusters = cluster_items(
-        catalog.news, threshold=cur.cluster_threshold, max_gap=cur.cluster_max_gap
+        catalog.news,
+        max_gap=cur.cluster_max_gap,
+        model=model,
+        min_confidence=cur.min_merge_confidence,
     )
     rep = {m.id: c.representative.id for c in clusters for m in c.members}
-    index = GuideIndex(catalog.guides, cur.topic_aliases)
-    best = index.best(catalog.news, cur.min_pair_relevance)
+    merged = {m.id: c.confidence for c in clusters for m in c.members}
+    index = guide_index(cfg, catalog, model)
+    best = index.best(catalog.news, cur.min_pair_confidence)
     rows = []
     for item, p in zip(catalog.news, best, strict=True):
-        if p.guide is None:
-            rows.append(
-                PairRow(item.id, None, p.relevance, rep[item.id], "no guide is relevant enough")
-            )
-        else:
-            rows.append(
-                PairRow(
-                    item.id,
-                    index.guides[p.guide].slug,
-                    p.relevance,
-                    rep[item.id],
-                    index.reason(item, p.guide),
-                )
-            )
+        guide = None if p.guide is None else index.guides[p.guide].slug
+        reason = "no guide is likely enough" if p.guide is None else index.reason(item, p.guide)
+        rows.append(PairRow(item.id, guide, p.relevance, rep[item.id], reason, merged[item.id]))
     return rows

@@ -10,6 +10,7 @@ Below the limit every item is clustered.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
@@ -92,3 +93,11 @@ def focus_items(
             found.append(dst[np.abs(times[dst] - times[src]) <= gap])
     chosen = np.unique(np.concatenate(found))
     return [items[k] for k in chosen]
+
+
+def word_sample(items: Sequence[NewsItem], limit: int = FULL_LIMIT) -> Sequence[NewsItem]:
+    """Items whose words set the clustering's IDF: all of them up to ``limit``, else a fixed
+    pseudo-random ``limit`` of them (by a hash of the id: the same window, the same sample)."""
+    if len(items) <= limit:
+        return items
+    return sorted(items, key=lambda i: (zlib.crc32(i.id.encode()), i.id))[:limit]

@@ -1,44 +1,37 @@
-"""Near-duplicate clustering: the same story reported by several sources becomes one story.
+"""Near-duplicate clustering: the same event reported by several sources becomes one story.
 
-Two items are the same story when their similarity, the mean of three cosines (headline
-TF-IDF, headline+summary TF-IDF, capitalised-entity TF-IDF), damped linearly by the time
-between them (zero at ``curation.cluster_max_gap``), reaches ``curation.cluster_threshold``.
-Pairs are merged strongest first (union-find) and a merge that would put two items of the
-same source into one story is refused: one publication does not report its own story twice.
-
-Scaling: candidate pairs come from sparse products over time-sorted chunks, restricted to
-items within the time gap and to terms that are not ubiquitous, so no dense n×n matrix is
-ever built; exact similarities are then computed for the candidates only.
+The learned same-story model (``newsletter.curation.model``) gives, for every candidate pair
+of items within ``curation.cluster_max_gap``, the probability that both report one event
+(features: ``newsletter.curation.cluster_features``). Items are then merged by **average
+linkage**: the two groups with the highest mean probability over all their cross pairs (a
+pair never scored counts as 0) merge first, while that mean reaches the threshold. A third
+story cannot chain two different ones together, because every member counts, not only the
+closest. Two items of one source never share a story (an outlet does not report its own
+story twice), and the editor's ``merge`` and ``split`` decisions are applied first and kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-import scipy.sparse as sp
 
-from newsletter.curation.text import item_text, text_and_entities, tfidf
+from newsletter.curation.cluster_features import ItemSpace
+from newsletter.curation.model import CurationModel, load_model
 from newsletter.models import AlsoRef, NewsItem
-
-_CHUNK = 512
-# Terms in more documents than this do not generate candidate pairs (they still count in
-# the exact similarity): near-duplicates share specific words, not "model" or "AI".
-_CANDIDATE_MAX_DF = 200
-# Where sources conflict, only each item's strongest links are replayed through union-find:
-# a story's members are linked by their strongest similarities, not by the weakest.
-_TOP_EDGES = 8
-_PAIR_SLICE = 16_384
 
 
 @dataclass(frozen=True)
 class Cluster:
-    """One story: its representative item and the other items reporting it."""
+    """One story: its representative item, the other items reporting it, and how sure."""
 
     representative: NewsItem
     others: tuple[NewsItem, ...]
+    confidence: float | None = None
+    """Weakest merge that formed the group (mean same-story probability); None when alone."""
 
     @property
     def members(self) -> tuple[NewsItem, ...]:
@@ -54,194 +47,143 @@ def representative_key(item: NewsItem) -> tuple[float, float, str]:
     return (-item.score, item.published_at.timestamp(), item.id)
 
 
-def similarity_features(items: Sequence[NewsItem]) -> sp.csr_matrix:
-    """Rows whose dot products are the (undamped) similarity: [title | text | entities]/√3."""
-    titles = tfidf([i.title for i in items])
-    words, entities = text_and_entities([f"{item_text(i)}. {'. '.join(i.topics)}" for i in items])
-    blocks = [titles, words, entities]
-    stacked = sp.hstack(blocks, format="csr", dtype=np.float32)
-    return (stacked * np.float32(1 / np.sqrt(3.0))).tocsr()
-
-
-def _similar_pairs(
-    features: sp.csr_matrix, times: np.ndarray, gap: float, threshold: float
+def same_story(
+    items: Sequence[NewsItem],
+    max_gap: timedelta,
+    model: CurationModel | None = None,
+    background: Sequence[NewsItem] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (i < j, time order) whose time-damped similarity reaches ``threshold``.
+    """Candidate pairs (i < j) and the probability that each pair is one story."""
+    space = ItemSpace(items, background)
+    rows, cols = space.candidates(max_gap.total_seconds())
+    if not len(rows):
+        return rows, cols, np.zeros(0)
+    linear = (model or load_model()).clustering.same_story
+    prob = linear.probability(space.features(rows, cols, linear.features), linear.features)
+    return rows, cols, prob
 
-    Candidates come from a product over specific terms only (df ≤ ``_CANDIDATE_MAX_DF``); the
-    rest of the similarity is bounded by Cauchy–Schwarz (‖common part of i‖·‖common part of
-    j‖), so a pair is skipped only when it cannot reach the threshold. Exact similarities are
-    computed chunk by chunk for the surviving candidates, keeping memory bounded.
-    """
-    n = features.shape[0]
-    empty = np.zeros(0, dtype=np.int64)
-    if n < 2 or features.shape[1] == 0 or gap <= 0:
-        return empty, empty, np.zeros(0)
-    df = np.bincount(features.indices, minlength=features.shape[1])
-    specific = (df >= 2) & (df <= _CANDIDATE_MAX_DF)
-    pruned = features[:, np.flatnonzero(specific)].tocsr()
-    common = features[:, np.flatnonzero(~specific)].tocsr()
-    common_norm = np.sqrt(np.asarray(common.multiply(common).sum(axis=1)).ravel())
-    out_r: list[np.ndarray] = []
-    out_c: list[np.ndarray] = []
-    out_s: list[np.ndarray] = []
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        hi = int(np.searchsorted(times, times[stop - 1] + gap, side="right"))
-        block = (pruned[start:stop] @ pruned[start:hi].T).tocoo()
-        r = block.row.astype(np.int64) + start
-        c = block.col.astype(np.int64) + start
-        damp = 1.0 - (times[c] - times[r]) / gap
-        bound = (block.data + common_norm[r] * common_norm[c]) * damp
-        keep = (c > r) & (damp > 0) & (bound >= threshold - 1e-6)
-        r, c, damp = r[keep], c[keep], damp[keep]
-        if not len(r):
-            continue
-        exact = np.concatenate(
-            [
-                np.asarray(
-                    features[r[s : s + _PAIR_SLICE]]
-                    .multiply(features[c[s : s + _PAIR_SLICE]])
-                    .sum(axis=1)
-                ).ravel()
-                for s in range(0, len(r), _PAIR_SLICE)
-            ]
+
+class _Groups:
+    """Average-linkage state: members, sources and summed cross-group probabilities."""
+
+    def __init__(self, items: Sequence[NewsItem], split: set[tuple[int, int]]) -> None:
+        n = len(items)
+        self.parent = list(range(n))
+        self.members: dict[int, list[int]] = {i: [i] for i in range(n)}
+        self.sources: dict[int, set[str]] = {i: {items[i].source} for i in range(n)}
+        self.sums: dict[int, dict[int, float]] = {i: {} for i in range(n)}
+        self.weakest: dict[int, float] = {}
+        self.split = split
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def allowed(self, a: int, b: int) -> bool:
+        if self.sources[a] & self.sources[b]:
+            return False
+        if not self.split:
+            return True
+        return not any(
+            (min(x, y), max(x, y)) in self.split for x in self.members[a] for y in self.members[b]
         )
-        exact = exact * damp
-        hit = exact >= threshold - 1e-9
-        out_r.append(r[hit])
-        out_c.append(c[hit])
-        out_s.append(exact[hit])
-    if not out_r:
-        return empty, empty, np.zeros(0)
-    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_s)
 
+    def mean(self, a: int, b: int) -> float:
+        return self.sums[a].get(b, 0.0) / (len(self.members[a]) * len(self.members[b]))
 
-def _strongest(
-    rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep an edge when it is among the ``k`` strongest of either end (ties: position)."""
-    if len(rows) == 0:
-        return rows, cols, sims
-    keep = np.zeros(len(rows), dtype=bool)
-    for end in (rows, cols):
-        order = np.lexsort((rows, cols, -sims, end))
-        ends = end[order]
-        first = np.r_[0, np.flatnonzero(ends[1:] != ends[:-1]) + 1]
-        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-        keep[order[rank < k]] = True
-    return rows[keep], cols[keep], sims[keep]
-
-
-def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Connected-component label per node, numbered in order of each component's lowest node.
-
-    The same labels as ``scipy.sparse.csgraph.connected_components(directed=False)``, without
-    importing ``scipy.sparse.csgraph`` (it pulls in ``scipy.linalg``: ~0.1 s per run). Min-label
-    propagation with pointer jumping: each round halves the distance to the root.
-    """
-    label = np.arange(n, dtype=np.int64)
-    a = np.asarray(rows, dtype=np.int64)
-    b = np.asarray(cols, dtype=np.int64)
-    while True:
-        low = np.minimum(label[a], label[b])
-        new = label.copy()
-        np.minimum.at(new, a, low)
-        np.minimum.at(new, b, low)
-        new = new[new]  # pointer jumping
-        while True:
-            jumped = new[new]
-            if np.array_equal(jumped, new):
-                break
-            new = jumped
-        if np.array_equal(new, label):
-            break
-        label = new
-    _, dense = np.unique(label, return_inverse=True)
-    return dense.astype(np.int32)
-
-
-def _merge(
-    ordered: Sequence[NewsItem], rows: np.ndarray, cols: np.ndarray, sims: np.ndarray
-) -> np.ndarray:
-    """Root index per item after merging the edges, never joining two items of one source.
-
-    Components whose sources are all different come straight from ``connected_components``;
-    only components with a source conflict replay their edges, strongest first, through a
-    union-find that refuses conflicting merges.
-    """
-    n = len(ordered)
-    labels = _components(n, rows, cols)
-    _, source_codes = np.unique(np.array([i.source for i in ordered]), return_inverse=True)
-    size = np.bincount(labels)
-    pairs = np.unique(labels.astype(np.int64) * (int(source_codes.max()) + 1) + source_codes)
-    distinct = np.bincount(pairs // (int(source_codes.max()) + 1), minlength=len(size))
-    conflict = distinct < size
-    root = np.full(len(size), n, dtype=np.int64)
-    np.minimum.at(root, labels, np.arange(n))
-    parent = root[labels]
-    parent[conflict[labels]] = np.flatnonzero(conflict[labels])
-    inside = conflict[labels[rows]]
-    rows, cols, sims = _strongest(rows[inside], cols[inside], sims[inside], _TOP_EDGES)
-    # Strongest first; ties broken by position (time, then id): deterministic.
-    sources: dict[int, set[str]] = {}
-
-    def find(x: int) -> int:
-        top = x
-        while parent[top] != top:
-            top = int(parent[top])
-        while parent[x] != top:
-            parent[x], x = top, int(parent[x])
-        return top
-
-    for e in np.lexsort((cols, rows, -sims)):
-        a, b = find(int(rows[e])), find(int(cols[e]))
-        if a == b:
-            continue
-        sa = sources.get(a, {ordered[a].source})
-        sb = sources.get(b, {ordered[b].source})
-        if sa & sb:
-            continue
+    def union(self, a: int, b: int, confidence: float) -> int:
         keep, drop = (a, b) if a < b else (b, a)
-        parent[drop] = keep
-        sources[keep] = sa | sb
-        sources.pop(drop, None)
-    while True:  # pointer jumping: every node points at its root
-        grand = parent[parent]
-        if np.array_equal(grand, parent):
-            return np.asarray(parent, dtype=np.int64)
-        parent = grand
+        self.parent[drop] = keep
+        self.members[keep].extend(self.members.pop(drop))
+        self.sources[keep] |= self.sources.pop(drop)
+        dropped = self.sums.pop(drop)
+        dropped.pop(keep, None)
+        self.sums[keep].pop(drop, None)
+        for other, value in dropped.items():
+            self.sums[keep][other] = self.sums[keep].get(other, 0.0) + value
+            self.sums[other][keep] = self.sums[other].get(keep, 0.0) + value
+            self.sums[other].pop(drop, None)
+        self.weakest[keep] = min(
+            confidence, self.weakest.pop(drop, 1.0), self.weakest.get(keep, 1.0)
+        )
+        return keep
 
 
 def cluster_items(
-    items: Sequence[NewsItem], *, threshold: float, max_gap: timedelta
+    items: Sequence[NewsItem],
+    *,
+    max_gap: timedelta,
+    model: CurationModel | None = None,
+    min_confidence: float | None = None,
+    merge: Iterable[tuple[str, str]] = (),
+    split: Iterable[tuple[str, str]] = (),
+    background: Sequence[NewsItem] = (),
 ) -> list[Cluster]:
     """Group near-duplicates; every item is in exactly one cluster.
 
-    Clusters are returned in the order of their representatives' :func:`representative_key`.
+    ``background`` items only weigh words (see :class:`ItemSpace`). ``merge`` and ``split`` are pairs of item ids an editor decided are (not) one story;
+    ids not among ``items`` are ignored. Clusters come in the order of their representatives'
+    :func:`representative_key`; the same items in any order give the same clusters.
     """
     n = len(items)
     if n == 0:
         return []
-    # Sort by time (ties by id) so chunks are time blocks and results never depend on input order.
-    times_raw = np.array([i.published_at.timestamp() for i in items], dtype=np.float64)
-    ids = np.array([i.id for i in items])
-    order = np.lexsort((ids, times_raw))
+    model = model or load_model()
+    threshold = model.clustering.merge_threshold if min_confidence is None else min_confidence
+    times = np.array([i.published_at.timestamp() for i in items], dtype=np.float64)
+    order = np.lexsort((np.array([i.id for i in items]), times))
     ordered = [items[k] for k in order]
-    times = times_raw[order]
-    gap = max_gap.total_seconds()
-    features = similarity_features(ordered)
-    rows, cols, sims = _similar_pairs(features, times, gap, threshold)
-    parent = _merge(ordered, rows, cols, sims) if len(rows) else np.arange(n)
+    position = {item.id: k for k, item in enumerate(ordered)}
+
+    def pairs(ids: Iterable[tuple[str, str]]) -> set[tuple[int, int]]:
+        out = set()
+        for a, b in ids:
+            if a in position and b in position and a != b:
+                x, y = position[a], position[b]
+                out.add((min(x, y), max(x, y)))
+        return out
+
+    forced, forbidden = pairs(merge), pairs(split)
+    groups = _Groups(ordered, forbidden - forced)
+    rows, cols, prob = same_story(ordered, max_gap, model, background)
+    for r, c, p in zip(rows.tolist(), cols.tolist(), prob.tolist(), strict=True):
+        if (r, c) in forbidden:
+            continue
+        groups.sums[r][c] = groups.sums[r].get(c, 0.0) + p
+        groups.sums[c][r] = groups.sums[c].get(r, 0.0) + p
+    for a, b in sorted(forced):
+        ra, rb = groups.find(a), groups.find(b)
+        if ra != rb:
+            groups.union(ra, rb, 1.0)
+    heap = [
+        (-groups.mean(a, b), a, b)
+        for a in list(groups.members)
+        for b in groups.sums[a]
+        if a < b and groups.mean(a, b) >= threshold
+    ]
+    heapq.heapify(heap)
+    while heap:
+        neg, a, b = heapq.heappop(heap)
+        if a not in groups.members or b not in groups.members:
+            continue
+        value = groups.mean(a, b)
+        if abs(value + neg) > 1e-12 or value < threshold:
+            continue  # stale entry: the groups changed since it was pushed
+        if not groups.allowed(a, b):
+            continue
+        keep = groups.union(a, b, value)
+        for other in sorted(groups.sums[keep]):
+            m = groups.mean(keep, other)
+            if m >= threshold:
+                heapq.heappush(heap, (-m, min(keep, other), max(keep, other)))
     clusters = []
-    multi = np.flatnonzero(np.bincount(parent, minlength=n) > 1)
-    groups: dict[int, list[NewsItem]] = {int(r): [] for r in multi}
-    for x in np.flatnonzero(np.isin(parent, multi)):
-        groups[int(parent[x])].append(ordered[x])
-    for x in np.flatnonzero(~np.isin(parent, multi)):
-        clusters.append(Cluster(ordered[x], ()))
-    for members in groups.values():
-        members.sort(key=representative_key)
-        clusters.append(Cluster(members[0], tuple(members[1:])))
+    for root, members in groups.members.items():
+        people = sorted((ordered[k] for k in members), key=representative_key)
+        conf = groups.weakest.get(root) if len(people) > 1 else None
+        clusters.append(
+            Cluster(people[0], tuple(people[1:]), None if conf is None else round(conf, 4))
+        )
     clusters.sort(key=lambda c: representative_key(c.representative))
     return clusters

@@ -1,15 +1,11 @@
-"""Guide pairing: the most relevant guide for each story, or none, with a human reason.
+"""Guide pairing: the most relevant guide for each story, or none, with a reason and a confidence.
 
-Relevance = ``TOPIC_WEIGHT`` × topic cosine + (1 − ``TOPIC_WEIGHT``) × text cosine (equal
-weights: neither signal is trusted over the other), where
-- topics are the guides' topics, case-folded and mapped through ``curation.topic_aliases``;
-  an item has a topic when it lists it (or an alias of it) or its title/summary/topics name
-  it; topics are weighted by IDF over the guides (a topic many guides share says little);
-- text is TF-IDF (vocabulary and IDF from the guides) between the item (title, summary,
-  topics) and the guide (title, TL;DR, takeaways, topics, and the first ``BODY_CHARS``
-  characters of the body).
-Below ``curation.min_pair_relevance`` no guide is paired. Both matrices are built once per
-index; scores for all items × guides are one sparse product.
+Scores come from the learned model (``newsletter.curation.model``) over guide-agnostic
+features (``newsletter.curation.pair_features``): a softmax over each item's candidate guides
+ranks them, and the accept model gives the calibrated probability that the top one is right.
+A guide is paired when that probability reaches ``curation.min_pair_confidence`` (default:
+the model's own threshold). Other guides' confidences are the top's scaled by their softmax
+share, so alternatives rank below it in the editor's picker.
 """
 
 from __future__ import annotations
@@ -19,173 +15,176 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
-from newsletter.curation.text import (
-    count_matrix,
-    drop_stop_words,
-    idf_weights,
-    l2_normalize,
-    ngrams,
-    tokenize,
-    weigh,
-    without_stop_words,
-)
+from newsletter.curation.model import ACCEPT_FEATURES, ACCEPT_FROM, CurationModel, load_model
+from newsletter.curation.pair_features import PAIR_FEATURES, PairFeaturizer
+from newsletter.curation.topics import normalise_topic
+from newsletter.curation.vectors import row_dots
 from newsletter.models import Guide, GuideRef, NewsItem
 
-TOPIC_WEIGHT = 0.5
-BODY_CHARS = 6000
-_WORD = re.compile(r"\w+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_ACCEPT_COLS = [PAIR_FEATURES.index(n) for n in ACCEPT_FROM]
 
-
-def normalise_topic(topic: str, aliases: Mapping[str, str] | None = None) -> str:
-    """Case-fold, keep word characters, and map an alias to its canonical topic."""
-    key = " ".join(_WORD.findall(topic.casefold()))
-    if aliases:
-        return aliases.get(key, key)
-    return key
-
-
-def _guide_text(guide: Guide) -> str:
-    topics = ". ".join(guide.topics)
-    body = guide.body
-    if len(body) > BODY_CHARS:  # the lead sections say what a guide is about; cost stays bounded
-        body = body[: body.rfind(" ", 0, BODY_CHARS) + 1 or BODY_CHARS]
-    return "\n".join([guide.title, guide.title, guide.tldr, *guide.takeaways, topics, topics, body])
-
-
-def _item_text(item: NewsItem) -> str:
-    return f"{item.title}. {item.summary}. {'. '.join(item.topics)}"
+__all__ = ["GuideIndex", "PairScores", "Pairing", "normalise_topic"]
 
 
 @dataclass(frozen=True)
 class Pairing:
-    """The best guide for one item (index into the index's guides) and its relevance."""
+    """The best guide for one item (index into the index's guides) and its confidence."""
 
     guide: int | None
     relevance: float
 
 
+@dataclass(frozen=True)
+class PairScores:
+    """Every scored (item, guide) candidate: rows, columns, confidence; the top per item."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    confidence: np.ndarray
+    top: np.ndarray
+    """Per item: position in rows/cols of its top-ranked candidate, or −1."""
+    features: np.ndarray
+
+
+def accept_inputs(
+    x: np.ndarray, score: np.ndarray, rows: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per item: the accept model's input row, its top candidate, and every candidate's share."""
+    top = np.full(n, -1, dtype=np.int64)
+    best = np.full(n, -np.inf)
+    second = np.full(n, -np.inf)
+    order = np.lexsort((np.arange(len(rows)), -score, rows))  # by item, best first, stable
+    for k in order.tolist():
+        i = int(rows[k])
+        if top[i] < 0:
+            top[i], best[i] = k, score[k]
+        elif second[i] == -np.inf:
+            second[i] = score[k]
+    peak = np.where(np.isfinite(best), best, 0.0)
+    e = np.exp(score - peak[rows])
+    total = np.zeros(n)
+    np.add.at(total, rows, e)
+    share = e / np.maximum(total[rows], 1e-300)
+    has = top >= 0
+    safe_top = np.where(has, top, 0)
+    margin = np.where(np.isfinite(second), best - second, 10.0)
+    inputs = np.zeros((n, len(ACCEPT_FEATURES)), dtype=np.float64)
+    if len(rows):
+        inputs[:, : len(ACCEPT_FROM)] = x[safe_top][:, _ACCEPT_COLS]
+        inputs[:, len(ACCEPT_FROM)] = np.minimum(margin, 10.0)
+        inputs[:, len(ACCEPT_FROM) + 1] = share[safe_top]
+    inputs[~has] = 0.0
+    return inputs, top, share
+
+
 class GuideIndex:
-    """Vectorised index of the guides; score any batch of items against all of them."""
+    """The guides, vectorised once; score any batch of items against all of them."""
 
-    def __init__(self, guides: Sequence[Guide], aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        guides: Sequence[Guide],
+        aliases: Mapping[str, str] | None = None,
+        model: CurationModel | None = None,
+        features: PairFeaturizer | None = None,
+    ) -> None:
         self.guides = tuple(guides)
-        folded = {normalise_topic(k): normalise_topic(v) for k, v in (aliases or {}).items()}
-        self.aliases = folded
-        canonical: dict[str, str] = {}  # normalised topic -> display name (first guide's spelling)
-        for guide in self.guides:
-            for topic in guide.topics:
-                canonical.setdefault(normalise_topic(topic, folded), topic.strip())
-        for target in sorted(set(folded.values())):
-            canonical.setdefault(target, target)
-        self.topics = sorted(canonical)
-        self.topic_names = [canonical[t] for t in self.topics]
-        topic_index = {t: i for i, t in enumerate(self.topics)}
-        self._topic_index = topic_index
-        phrases = sorted(set(self.topics) | set(folded))
-        self._phrases = phrases
-        rows = np.arange(len(phrases))
-        cols = np.array([topic_index[folded.get(p, p)] for p in phrases], dtype=np.int64)
-        self._merge = sp.csr_matrix(
-            (np.ones(len(phrases), dtype=np.float32), (rows, cols)),
-            shape=(len(phrases), len(self.topics)),
-        )
-        self._longest = max((len(p.split()) for p in phrases), default=1)
-        self._phrase_index = {p: i for i, p in enumerate(phrases)}
-        guide_topics = self._topic_hits(
-            [". ".join(normalise_topic(t, folded) for t in g.topics) for g in self.guides]
-        )
-        df = np.asarray(guide_topics.sum(axis=0)).ravel()
-        self._idf = (np.log((1 + len(self.guides)) / (1 + df)) + 1).astype(np.float32)
-        self._guide_topics = guide_topics
-        self._guide_topic_vec = l2_normalize(guide_topics.multiply(self._idf).tocsr())
-        counts, self._text_vocab = without_stop_words(
-            *count_matrix(tokenize(_guide_text(g) for g in self.guides))
-        )
-        self._text_idf = idf_weights(counts)
-        self._guide_text = weigh(counts, self._text_idf)
-        self._terms = list(self._text_vocab)
-
-    def _text_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
-        counts, _ = count_matrix(drop_stop_words(tokenize(texts)), self._text_vocab)
-        return weigh(counts, self._text_idf)
-
-    def _topic_hits(self, texts: Sequence[str]) -> sp.csr_matrix:
-        if not self._phrases:
-            return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        grams = ngrams(tokenize(texts), self._longest)
-        counts, _ = count_matrix(grams, self._phrase_index)
-        hits = (counts @ self._merge).tocsr()
-        hits.data[:] = 1
-        return hits
-
-    def item_topics(self, items: Sequence[NewsItem]) -> sp.csr_matrix:
-        """Binary items × topics: topics named in the title, summary or listed topics.
-
-        A listed topic that is an alias stands for its canonical topic only (its words are
-        not matched again, so "Copilot" → "GitHub Copilot" does not also mean "GitHub").
-        """
-        texts: list[str] = []
-        rows: list[int] = []
-        cols: list[int] = []
-        for k, item in enumerate(items):
-            plain = []
-            for topic in item.topics:
-                key = normalise_topic(topic)
-                if key in self.aliases:
-                    rows.append(k)
-                    cols.append(self._topic_index[self.aliases[key]])
-                else:
-                    plain.append(topic)
-            texts.append(f"{item.title}. {item.summary}. {'. '.join(plain)}")
-        hits = self._topic_hits(texts)
-        if rows:
-            aliased = sp.csr_matrix(
-                (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=hits.shape
-            )
-            hits = (hits + aliased).tocsr()
-            hits.data[:] = 1
-        return hits
-
-    def relevance(self, items: Sequence[NewsItem]) -> sp.csr_matrix:
-        """Sparse items × guides relevance in [0, 1]."""
-        if not self.guides or not items:
-            return sp.csr_matrix((len(items), len(self.guides)), dtype=np.float32)
-        topics = l2_normalize(self.item_topics(items).multiply(self._idf).tocsr())
-        topic_sim = topics @ self._guide_topic_vec.T
-        text = self._text_vectors([_item_text(i) for i in items])
-        text_sim = text @ self._guide_text.T
-        return (topic_sim * TOPIC_WEIGHT + text_sim * (1 - TOPIC_WEIGHT)).tocsr()
-
-    def best(self, items: Sequence[NewsItem], min_relevance: float) -> list[Pairing]:
-        """The single most relevant guide per item (ties: guide order), or None below threshold."""
-        rel = self.relevance(items)
-        if rel.shape[1] == 0:
-            return [Pairing(None, 0.0) for _ in items]
-        dense_best = np.asarray(rel.argmax(axis=1)).ravel()
-        values = np.asarray(rel.max(axis=1).todense()).ravel()
-        return [
-            Pairing(int(g) if v >= min_relevance and v > 0 else None, round(float(v), 4))
-            for g, v in zip(dense_best, values, strict=True)
+        self.model = model or load_model()
+        self.features = features or PairFeaturizer(self.guides, aliases)
+        self._lines = [
+            [*(s for s in _SENTENCE.split(g.tldr) if s.strip()), *g.takeaways] for g in self.guides
         ]
+
+    def scores(self, items: Sequence[NewsItem]) -> PairScores:
+        """Confidence of every candidate pair (see the module docstring)."""
+        rows, cols = self.features.candidates(items)
+        x = self.features.features(items, rows, cols)
+        n = len(items)
+        pairing = self.model.pairing
+        score = pairing.rank.score(x, PAIR_FEATURES) if len(rows) else np.zeros(0)
+        inputs, top, share = accept_inputs(x, score, rows, n)
+        accept = pairing.accept.probability(inputs, ACCEPT_FEATURES)
+        accept[top < 0] = 0.0
+        safe_top = np.where(top >= 0, top, 0)
+        top_share = share[safe_top] if len(rows) else np.zeros(n)
+        conf = accept[rows] * share / np.maximum(top_share[rows], 1e-12) if len(rows) else share
+        return PairScores(rows, cols, np.minimum(conf, 1.0), top, x)
+
+    def threshold(self, min_confidence: float | None) -> float:
+        return self.model.pairing.accept_threshold if min_confidence is None else min_confidence
+
+    def best(self, items: Sequence[NewsItem], min_confidence: float | None = None) -> list[Pairing]:
+        """The single most likely guide per item, or None below the confidence threshold."""
+        s = self.scores(items)
+        cut = self.threshold(min_confidence)
+        out = []
+        for i in range(len(items)):
+            k = int(s.top[i])
+            if k < 0:
+                out.append(Pairing(None, 0.0))
+                continue
+            conf = round(float(s.confidence[k]), 4)
+            out.append(Pairing(int(s.cols[k]) if conf >= cut else None, conf))
+        return out
+
+    def ranked(self, item: NewsItem) -> list[tuple[int, float]]:
+        """Every candidate guide for one item with its confidence, most likely first."""
+        s = self.scores([item])
+        order = np.lexsort((s.cols, -np.round(s.confidence, 6)))
+        return [(int(s.cols[k]), round(float(s.confidence[k]), 4)) for k in order]
+
+    def assign_once(
+        self,
+        items: Sequence[NewsItem],
+        min_confidence: float | None = None,
+        exclude: set[int] | frozenset[int] = frozenset(),
+    ) -> list[tuple[int, float] | None]:
+        """Pair each item with a guide, each guide at most once: greedily by confidence.
+
+        A story that loses its best guide takes its next best above the threshold. Ties go
+        to the earlier story, then the earlier guide.
+        """
+        out: list[tuple[int, float] | None] = [None] * len(items)
+        s = self.scores(items)
+        keep = s.confidence >= max(self.threshold(min_confidence), 1e-12)
+        r, c, v = s.rows[keep], s.cols[keep], s.confidence[keep]
+        used: set[int] = set(exclude)
+        for k in np.lexsort((c, r, -np.round(v.astype(np.float64), 6))):
+            i, g = int(r[k]), int(c[k])
+            if out[i] is None and g not in used:
+                out[i] = (g, float(v[k]))
+                used.add(g)
+        return out
 
     def reason(self, item: NewsItem, guide_index: int) -> str:
         """A short human reason for pairing ``item`` with a guide."""
-        shared = self.item_topics([item]).multiply(self._guide_topics[guide_index]).tocsr()
-        cols = sorted(shared.indices.tolist(), key=lambda c: (-float(self._idf[c]), c))
-        if cols:
-            names = [self.topic_names[c] for c in cols[:3]]
-            return f"shares topics {', '.join(names)}"
-        text = self._text_vectors([_item_text(item)])
-        contrib = text.multiply(self._guide_text[guide_index]).tocsr()
+        names = self.features.topics.shared_names(item, guide_index)
+        if names:
+            return f"shares topics {', '.join(names[:3])}"
+        fz = self.features
+        vec = fz.item_vectors([item])
+        contrib = vec.multiply(fz.g_all[guide_index]).tocsr()
         order = np.lexsort((contrib.indices, -contrib.data))[:3]
-        words = [str(self._terms[contrib.indices[k]]) for k in order]
+        terms = list(fz.space.vocabulary)
+        words = [terms[contrib.indices[k]] for k in order]
         if words:
             return f"about the same subject: {', '.join(words)}"
         return "closest guide by subject"
 
-    def guide_ref(self, item: NewsItem, guide_index: int, relevance: float) -> GuideRef:
+    def context(self, item: NewsItem, guide_index: int) -> str | None:
+        """The guide's TL;DR sentence or takeaway that best explains this item."""
+        lines = self._lines[guide_index]
+        if not lines:
+            return None
+        fz = self.features
+        vecs = fz.space.vectors(lines)
+        item_vec = fz.item_vectors([item])
+        sims = row_dots(vecs, item_vec, np.arange(len(lines)), np.zeros(len(lines), dtype=np.int64))
+        return lines[int(np.argmax(sims))].strip() if len(sims) else None
+
+    def guide_ref(self, item: NewsItem, guide_index: int, confidence: float) -> GuideRef:
+        """The issue.json record of a pairing: slug, title, reason, confidence, context."""
         guide = self.guides[guide_index]
         return GuideRef(
             slug=guide.slug,
@@ -193,25 +192,7 @@ class GuideIndex:
             url=guide.url,
             reason=self.reason(item, guide_index),
             level=guide.level,
-            relevance=round(relevance, 4),
+            relevance=round(confidence, 4),
+            confidence=round(confidence, 4),
+            context=self.context(item, guide_index),
         )
-
-    def assign_once(
-        self, items: Sequence[NewsItem], min_relevance: float
-    ) -> list[tuple[int, float] | None]:
-        """Pair each item with a guide, each guide at most once: greedily by relevance.
-
-        A story that loses its best guide takes its next best above the threshold. Ties go
-        to the earlier story, then the earlier guide.
-        """
-        out: list[tuple[int, float] | None] = [None] * len(items)
-        rel = self.relevance(items).tocoo()
-        keep = rel.data >= max(min_relevance, 1e-12)
-        r, c, v = rel.row[keep], rel.col[keep], rel.data[keep]
-        used: set[int] = set()
-        for k in np.lexsort((c, r, -np.round(v.astype(np.float64), 6))):
-            i, g = int(r[k]), int(c[k])
-            if out[i] is None and g not in used:
-                out[i] = (g, float(v[k]))
-                used.add(g)
-        return out

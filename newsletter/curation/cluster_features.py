@@ -1,0 +1,153 @@
+"""Features of a pair of news items for the learned same-story model.
+
+Two reports of one event share its specifics — words, names, numbers — and appear within
+days of each other; two different stories about one company share the company. Each feature
+measures one of those things on a 0-1 scale, with IDF over the items being clustered, so it
+means the same in any week. Candidate pairs come from a sparse product over the same vectors
+restricted to items within ``max_gap`` of each other, so no n × n matrix is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+from newsletter.curation.text import STOP_WORDS, WORD_WITH_HYPHENS, count_matrix, idf_weights, weigh
+from newsletter.curation.topics import normalise_topic
+from newsletter.curation.vectors import row_dots, stem_counts
+from newsletter.models import NewsItem
+
+CLUSTER_FEATURES: tuple[str, ...] = (
+    "text",  # headline + summary + topics cosine (stemmed TF-IDF)
+    "title",  # headline cosine
+    "names",  # cosine of capitalised words (names), case-folded
+    "topics",  # Jaccard of the listed topics (0 when either lists none)
+    "numbers",  # Jaccard of the numbers and amounts both mention
+    "gap",  # hours between them ÷ 72
+    "same_source",  # one outlet
+)
+CANDIDATE_MIN = 0.05
+"""Pairs whose text cosine is below this are never the same story (and never scored)."""
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CHUNK = 512
+
+
+def _numbers(text: str) -> frozenset[str]:
+    """Numbers a text mentions, normalised ("5,000" = "5000"); years and single digits skipped."""
+    out = set()
+    for raw in _NUMBER.findall(text):
+        n = raw.replace(",", "")
+        if len(n) <= 1 or (len(n) == 4 and n.startswith(("19", "20"))):
+            continue
+        out.add(n)
+    return frozenset(out)
+
+
+def _text(item: NewsItem) -> str:
+    return f"{item.title}. {item.summary}. {'. '.join(item.topics)}"
+
+
+class ItemSpace:
+    """Vectors of the items being clustered; features for any pairs of them.
+
+    Only the text vectors are built up front (they also find the candidate pairs); the
+    others are built the first time a feature needs them.
+    """
+
+    def __init__(self, items: Sequence[NewsItem], background: Sequence[NewsItem] = ()) -> None:
+        """``background``: more items of the same week whose words only count in the IDF
+        (so a focus subset of a huge window weighs words as the whole window does)."""
+        self.items = tuple(items)
+        ids = {i.id for i in self.items}
+        extra = [i for i in background if i.id not in ids]
+        # Hyphenated names stay whole ("GPT-5", "MAI-Thinking-1"): the specifics of an event.
+        counts, _ = stem_counts([_text(i) for i in (*self.items, *extra)], WORD_WITH_HYPHENS)
+        idf = idf_weights(counts)
+        self.text = weigh(counts[: len(self.items)], idf)
+        self.times = np.array([i.published_at.timestamp() for i in self.items], dtype=np.float64)
+
+    @cached_property
+    def title(self) -> sp.csr_matrix:
+        titles, names = stem_counts([i.title for i in self.items], WORD_WITH_HYPHENS)
+        return weigh(titles, idf_weights(titles)) if names else titles
+
+    @cached_property
+    def names(self) -> sp.csr_matrix:
+        docs = [
+            [
+                t.casefold()
+                for t in WORD_WITH_HYPHENS.findall(_text(i))
+                if t[0].isupper() and t.lower() not in STOP_WORDS
+            ]
+            for i in self.items
+        ]
+        counts, _ = count_matrix(docs)
+        return weigh(counts, idf_weights(counts))
+
+    @cached_property
+    def numbers(self) -> list[frozenset[str]]:
+        return [_numbers(f"{i.title} {i.summary}") for i in self.items]
+
+    @cached_property
+    def topics(self) -> list[frozenset[str]]:
+        return [frozenset(normalise_topic(t) for t in i.topics) for i in self.items]
+
+    @cached_property
+    def sources(self) -> np.ndarray:
+        return np.unique(np.array([i.source for i in self.items]), return_inverse=True)[1]
+
+    def candidates(self, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (i < j) within ``max_gap`` seconds whose text cosine reaches CANDIDATE_MIN.
+
+        Rows are visited in time order a chunk at a time; each chunk is multiplied only with
+        the items that follow it within the gap.
+        """
+        n = len(self.items)
+        order = np.argsort(self.times, kind="stable")
+        times = self.times[order]
+        text = self.text[order]
+        out_r: list[np.ndarray] = []
+        out_c: list[np.ndarray] = []
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            hi = int(np.searchsorted(times, times[stop - 1] + max_gap, side="right"))
+            block = (text[start:stop] @ text[start:hi].T).tocoo()
+            r = block.row.astype(np.int64) + start
+            c = block.col.astype(np.int64) + start
+            keep = (c > r) & (block.data >= CANDIDATE_MIN) & (times[c] - times[r] <= max_gap)
+            out_r.append(order[r[keep]])
+            out_c.append(order[c[keep]])
+        if not out_r:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        r, c = np.concatenate(out_r), np.concatenate(out_c)
+        lo, hi_ = np.minimum(r, c), np.maximum(r, c)
+        return lo, hi_
+
+    def features(
+        self, rows: np.ndarray, cols: np.ndarray, names: Sequence[str] = CLUSTER_FEATURES
+    ) -> np.ndarray:
+        """One row per pair (rows[k], cols[k]) with the ``names`` features, in that order."""
+        return np.column_stack([self._feature(n, rows, cols) for n in names]).astype(np.float32)
+
+    def _feature(self, name: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if name in ("text", "title", "names"):
+            vectors = getattr(self, name)
+            return row_dots(vectors, vectors, rows, cols)
+        if name in ("numbers", "topics"):
+            sets = self.numbers if name == "numbers" else self.topics
+            out = np.zeros(len(rows), dtype=np.float32)
+            for k, (a, b) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+                sa, sb = sets[a], sets[b]
+                if sa and sb:
+                    out[k] = len(sa & sb) / len(sa | sb)
+            return out
+        if name == "gap":
+            gap = np.abs(self.times[rows] - self.times[cols]) / (72 * 3600)
+            return np.asarray(gap, dtype=np.float32)
+        if name == "same_source":
+            return np.asarray(self.sources[rows] == self.sources[cols], dtype=np.float32)
+        raise KeyError(name)

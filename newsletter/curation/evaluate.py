@@ -1,0 +1,167 @@
+"""How well curation matches an editor: pairing accuracy and cluster precision/recall.
+
+- **pairing accuracy**: share of labelled items whose best guide (or "no guide") is the
+  label, "no guide" items included;
+- **cluster precision / recall**: over pairs of items, those put in one story that the labels
+  put in one story, and the reverse.
+
+``cross_validate`` measures what matters — content the model was not trained on:
+leave-guides-out (hold out a third of the guides and every item labelled with them, train on
+the rest, score the held-out items against all guides; several shuffles), and each labelled
+set scored by a model trained on the others.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import combinations
+
+from newsletter.curation.clustering import cluster_items
+from newsletter.curation.model import CurationModel
+from newsletter.curation.pairing import GuideIndex
+from newsletter.curation.training import LabelledSet, train
+from newsletter.models import Catalog
+
+
+@dataclass
+class Scores:
+    """Figures for one labelled set (or one held-out part of it)."""
+
+    name: str
+    items: int = 0
+    pairing_accuracy: float = 0.0
+    pairing_correct: int = 0
+    cluster_precision: float = 1.0
+    cluster_recall: float = 1.0
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "items": self.items,
+            "pairing_accuracy": round(self.pairing_accuracy, 4),
+            "cluster_precision": round(self.cluster_precision, 4),
+            "cluster_recall": round(self.cluster_recall, 4),
+            "errors": self.errors,
+        }
+
+
+def _pairs(groups: Sequence[Sequence[str]]) -> set[tuple[str, str]]:
+    return {p for g in groups for p in combinations(sorted(set(g)), 2)}
+
+
+def score(
+    model: CurationModel,
+    labelled: LabelledSet,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    max_gap: timedelta = timedelta(hours=72),
+    items: set[str] | None = None,
+) -> Scores:
+    """Score the model on a labelled set (optionally only some of its items)."""
+    cat = labelled.catalog
+    chosen = [i for i in cat.news if i.id in labelled.pairs and (items is None or i.id in items)]
+    out = Scores(labelled.name, items=len(chosen))
+    if chosen:
+        index = GuideIndex(cat.guides, aliases, model)
+        for item, p in zip(chosen, index.best(chosen), strict=True):
+            guess = None if p.guide is None else cat.guides[p.guide].slug
+            gold = labelled.pairs[item.id]
+            if guess == gold:
+                out.pairing_correct += 1
+            else:
+                out.errors.append(
+                    {"item": item.id, "guide": guess, "label": gold, "confidence": p.relevance}
+                )
+        out.pairing_accuracy = out.pairing_correct / len(chosen)
+    if labelled.clusters:
+        pool = [i for i in cat.news if items is None or i.id in items]
+        clusters = cluster_items(pool, max_gap=max_gap, model=model)
+        predicted = _pairs([[m.id for m in c.members] for c in clusters])
+        keep = {i.id for i in pool}
+        truth = _pairs([[i for i in c if i in keep] for c in labelled.clusters])
+        hit = len(predicted & truth)
+        out.cluster_precision = hit / len(predicted) if predicted else 1.0
+        out.cluster_recall = hit / len(truth) if truth else 1.0
+        for a, b in sorted(truth - predicted):
+            out.errors.append({"missed_merge": [a, b]})
+        for a, b in sorted(predicted - truth):
+            out.errors.append({"wrong_merge": [a, b]})
+    return out
+
+
+def _subset(s: LabelledSet, guides: set[str] | None, items: set[str]) -> LabelledSet:
+    cat = s.catalog
+    return LabelledSet(
+        name=s.name,
+        catalog=Catalog(
+            news=tuple(i for i in cat.news if i.id in items),
+            guides=tuple(g for g in cat.guides if guides is None or g.slug in guides),
+        ),
+        pairs={k: v for k, v in s.pairs.items() if k in items},
+        clusters=[[i for i in c if i in items] for c in s.clusters],
+        splits=[(a, b) for a, b in s.splits if a in items and b in items],
+        digest=s.digest,
+    )
+
+
+def _fold(key: str, seed: int, folds: int) -> int:
+    return (zlib.crc32(key.encode()) + seed) % folds
+
+
+def cross_validate(
+    sets: Sequence[LabelledSet],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    max_gap: timedelta = timedelta(hours=72),
+    folds: int = 3,
+    seeds: Sequence[int] = (0, 1, 2),
+) -> dict[str, list[dict[str, object]]]:
+    """Leave-guides-out splits and leave-one-set-out scores (see the module docstring)."""
+    slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
+    out: dict[str, list[dict[str, object]]] = {"leave_guides_out": [], "cross_set": []}
+    for seed in seeds:
+        order = slugs[:]
+        random.Random(seed).shuffle(order)
+        for k in range(folds):
+            held = set(order[k::folds])
+            train_sets, test_sets = [], []
+            for s in sets:
+                nulls = {i for i, v in s.pairs.items() if v is None}
+                test_items = {
+                    i
+                    for i, v in s.pairs.items()
+                    if v in held or (i in nulls and _fold(i, seed, folds) == k)
+                }
+                train_items = {i.id for i in s.catalog.news} - test_items
+                train_sets.append(_subset(s, set(slugs) - held, train_items))
+                test_sets.append((s, test_items))
+            model = train(train_sets, aliases=aliases, max_gap=max_gap)
+            parts = [
+                score(model, s, aliases=aliases, max_gap=max_gap, items=t) for s, t in test_sets
+            ]
+            n = sum(p.items for p in parts)
+            correct = sum(p.pairing_correct for p in parts)
+            out["leave_guides_out"].append(
+                {
+                    "seed": seed,
+                    "held_out_guides": sorted(held),
+                    "items": n,
+                    "pairing_accuracy": round(correct / n, 4) if n else None,
+                    "cluster_precision": round(min(p.cluster_precision for p in parts), 4),
+                    "cluster_recall": round(min(p.cluster_recall for p in parts), 4),
+                }
+            )
+    for k, s in enumerate(sets):
+        others = [o for j, o in enumerate(sets) if j != k]
+        if not others:
+            continue
+        model = train(others, aliases=aliases, max_gap=max_gap)
+        result = score(model, s, aliases=aliases, max_gap=max_gap).as_dict()
+        result["trained_on"] = [o.name for o in others]
+        out["cross_set"].append(result)
+    return out
