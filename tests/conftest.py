@@ -24,6 +24,7 @@ def write_config(folder: Path, **sections: dict[str, object]) -> Path:
     base = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     base["content"]["news"] = [str(CONTENT / "*.jsonl")]
     base["content"]["guides"] = str(CONTENT / "guides")
+    base["curation"]["training"] = [str(CONTENT / "labelled" / "*")]
     base["storage"]["url"] = f"sqlite:///{folder / 'newsletter.db'}"
     base["archive"]["dir"] = str(folder / "issues")
     base["delivery"]["outbox"]["dir"] = str(folder / "outbox")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +36,10 @@ def load_labelled(folder: Path) -> LabelledSet:
 
 
 def labelled_folders(root: Path, patterns: list[str]) -> Iterator[Path]:
-    """Folders matching the patterns (relative to ``root``) that hold a labels.json."""
+    """Folders matching the patterns (relative to ``root``, or absolute) with a labels.json."""
     seen: set[Path] = set()
     for pattern in patterns:
-        for match in sorted(root.glob(pattern)):
+        for match in sorted(Path(p) for p in glob.glob(str(root / pattern))):
             if (match / LABELS_FILE).is_file() and match not in seen:
                 seen.add(match)
                 yield match

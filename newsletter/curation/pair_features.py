@@ -157,6 +157,8 @@ class PairFeaturizer:
 
     def features(self, items: Sequence[NewsItem], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """One row of :data:`PAIR_FEATURES` per (rows[k], cols[k]) pair."""
+        if len(rows) == 0:
+            return np.zeros((0, len(PAIR_FEATURES)), dtype=np.float32)
         i_all = self.item_vectors(items)
         i_title = self.space.vectors([i.title for i in items])
         f: dict[str, np.ndarray] = {

@@ -1,0 +1,228 @@
+"""The learned curation model: reproducible from the repo, honest on content it never saw,
+shaped by the editor's corrections, and never crashing on a valid catalogue."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import CONTENT, write_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from newsletter.archive import Archive
+from newsletter.config import Settings, load_config
+from newsletter.curation import assemble_issue, cluster_items, curate, issue_slot
+from newsletter.curation.evaluate import score
+from newsletter.curation.labelled import load_labelled
+from newsletter.curation.learning import train_model
+from newsletter.curation.model import SHIPPED_MODEL, dump_model, load_model
+from newsletter.curation.pairing import GuideIndex
+from newsletter.curation.training import train
+from newsletter.models import Catalog, Guide, NewsItem, Overrides
+from tests.cli_support import run_cli
+
+SUNDAY = datetime.fromisoformat("2026-11-22T05:00:00+00:00")
+LABELLED = CONTENT / "labelled"
+
+
+def test_shipped_model_reproduces_from_the_repo(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path))
+    result = train_model(cfg, tmp_path / "model.json", corrections=False)
+    assert (tmp_path / "model.json").read_bytes() == SHIPPED_MODEL.read_bytes()
+    assert [line.split()[0] for line in result.model.trained_on] == ["corpus-a", "corpus-b"]
+    # Same inputs, same bytes: training is deterministic.
+    assert dump_model(train(result.sets, aliases=cfg.curation.topic_aliases)) == dump_model(
+        result.model
+    )
+
+
+@pytest.mark.parametrize(
+    ("trained", "scored"), [("corpus-a", "corpus-b"), ("corpus-b", "corpus-a")]
+)
+def test_quality_on_a_set_it_never_saw(cfg: Settings, trained: str, scored: str) -> None:
+    """Floors from cross-set validation (bench/results/curation.md has the figures)."""
+    model = train([load_labelled(LABELLED / trained)], aliases=cfg.curation.topic_aliases)
+    result = score(model, load_labelled(LABELLED / scored), aliases=cfg.curation.topic_aliases)
+    assert result.pairing_accuracy >= 0.9, result.errors
+    assert result.cluster_precision >= 0.85, result.errors
+    assert result.cluster_recall >= 0.75, result.errors
+
+
+def _story(plan_stories: list, item_id: str):  # type: ignore[no-untyped-def]
+    return next(s for s in plan_stories if item_id in {s.item.id, *(a.id for a in s.also)})
+
+
+def test_guide_correction_changes_the_next_assemble(cfg: Settings) -> None:
+    archive = Archive(cfg.archive_dir)
+    first = assemble_issue(cfg, "sunday", SUNDAY).plan
+    story = next(s for s in first.stories if s.guide is not None)
+    assert story.guide is not None and story.guide.confidence is not None
+    assert 0.5 <= story.guide.confidence <= 1.0
+    assert story.guide.context  # the guide line that explains the story
+    other = next(g for g in load_config_guides(cfg) if g != story.guide.slug)
+    archive.save_overrides(first.id, Overrides(guide={story.item.id: other}))
+    second = assemble_issue(cfg, "sunday", SUNDAY).plan
+    changed = _story(second.stories, story.item.id)
+    assert changed.guide is not None and changed.guide.slug == other
+    assert changed.guide.reason == "chosen by an editor"
+    assert changed.guide.confidence == 1.0
+    assert sum(s.guide is not None and s.guide.slug == other for s in second.stories) == 1
+    assert second.inputs_digest != first.inputs_digest
+    archive.save_overrides(first.id, Overrides(guide={story.item.id: None}))
+    third = assemble_issue(cfg, "sunday", SUNDAY).plan
+    assert _story(third.stories, story.item.id).guide is None
+
+
+def load_config_guides(cfg: Settings) -> list[str]:
+    return sorted(p.stem for p in Path(cfg.path(cfg.content.guides)).glob("*.md"))
+
+
+def test_merge_and_split_corrections(cfg: Settings) -> None:
+    archive = Archive(cfg.archive_dir)
+    first = assemble_issue(cfg, "sunday", SUNDAY).plan
+    merged = next(s for s in first.stories if s.also)
+    assert merged.merge_confidence is not None and 0 < merged.merge_confidence <= 1
+    lead, other = merged.item.id, merged.also[0].id
+    singles = [s.item.id for s in first.stories if not s.also][:2]
+    archive.save_overrides(first.id, Overrides(split=((lead, other),), merge=(tuple(singles),)))
+    second = assemble_issue(cfg, "sunday", SUNDAY).plan
+    ids_of = {s.item.id: {s.item.id, *(a.id for a in s.also)} for s in second.stories}
+    assert not any({lead, other} <= members for members in ids_of.values())
+    joined = [m for m in ids_of.values() if set(singles) <= m]
+    assert joined, "the editor's merge made one story"
+    story = _story(second.stories, singles[0])
+    assert story.merge_confidence == 1.0
+
+
+def test_corrections_are_training_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    cfg = load_config(config)
+    plan = assemble_issue(cfg, "sunday", SUNDAY).plan
+    item = plan.stories[0].item.id
+    Archive(cfg.archive_dir).save_overrides(plan.id, Overrides(guide={item: "ai-safety"}))
+    code, out, err = run_cli(capsys, "curation", "train", "--config", str(config), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["trained_on"][-1].startswith("archive corrections sha256:")
+    assert report["examples"]["items"] == 76 + 90 + 1
+    assert Path(report["path"]) == tmp_path / "curation-model.json"
+    assert Path(report["path"]).read_bytes() != SHIPPED_MODEL.read_bytes()
+    # The trained model is the one curation now uses.
+    assert load_model(cfg.path(cfg.curation.model)).trained_on == tuple(report["trained_on"])
+
+
+def test_eval_cli_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    labels = LABELLED / "corpus-b" / "labels.json"
+    code, out, err = run_cli(
+        capsys, "curation", "eval", "--config", str(config), "--labels", str(labels), "--json"
+    )
+    assert code == 0, err
+    (result,) = json.loads(out)["sets"]
+    assert result["items"] == 90
+    assert 0.9 <= result["pairing_accuracy"] <= 1.0
+    assert {"cluster_precision", "cluster_recall", "errors"} <= set(result)
+    bad = tmp_path / "labels.json"
+    bad.write_text('{"pairs": {"x": 3}}', encoding="utf-8")
+    code, out, err = run_cli(
+        capsys, "curation", "eval", "--config", str(config), "--labels", str(bad)
+    )
+    assert code == 2
+    assert err.count("\n") == 1 and "labels.json: pairs: must map item ids" in err
+
+
+def test_other_languages_pair_and_merge_with_their_english_reports(cfg: Settings) -> None:
+    catalog = _catalog(cfg)
+    english = next(i for i in catalog.news if i.id == "mistral-new-model")
+    german = english.model_copy(
+        update={
+            "id": "mistral-de",
+            "title": "Neues Modell von Mistral: offen und schneller als der Vorgänger",
+            "source": "Heise",
+            "published_at": english.published_at + timedelta(hours=3),
+        }
+    )
+    index = GuideIndex(catalog.guides, cfg.curation.topic_aliases)
+    en, de = index.best([english, german])
+    assert de.guide is not None and de.guide == en.guide
+    clusters = cluster_items([*catalog.news, german], max_gap=cfg.curation.cluster_max_gap)
+    home = next(c for c in clusters if "mistral-de" in {m.id for m in c.members})
+    assert "mistral-new-model" in {m.id for m in home.members}
+
+
+def _catalog(cfg: Settings) -> Catalog:
+    from newsletter.sources import load_content
+
+    return load_content(cfg).catalog
+
+
+words = st.text(
+    alphabet=st.sampled_from(list("abcdefghij KLMNOP-.,0123456789éß日本")), min_size=1, max_size=80
+).filter(lambda t: bool(t.strip()))
+start = datetime(2026, 11, 15, tzinfo=UTC)
+
+
+@st.composite
+def catalogs(draw: st.DrawFn) -> Catalog:
+    n_guides = draw(st.integers(min_value=0, max_value=4))
+    guides = [
+        Guide(
+            slug=f"g{k}",
+            title=draw(words),
+            level="Beginner",
+            url=f"https://almanac.example/guides/g{k}",
+            updated_at=start.date(),
+            topics=tuple(draw(st.lists(words, max_size=3))),
+            tldr=draw(words),
+            takeaways=tuple(draw(st.lists(words, max_size=3))),
+            body=draw(st.text(max_size=300)),
+        )
+        for k in range(n_guides)
+    ]
+    n_items = draw(st.integers(min_value=0, max_value=12))
+    items = [
+        NewsItem(
+            id=f"i{k}",
+            title=draw(words),
+            url=f"https://news.example/{k}",
+            source=draw(st.sampled_from(["A", "B", "C"])),
+            published_at=start + timedelta(hours=draw(st.integers(min_value=0, max_value=160))),
+            score=float(draw(st.integers(min_value=0, max_value=10))),
+            summary=draw(st.text(max_size=200)),
+            topics=tuple(draw(st.lists(words, max_size=3))),
+        )
+        for k in range(n_items)
+    ]
+    return Catalog(news=tuple(items), guides=tuple(guides))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(catalogs())
+def test_curation_never_crashes_on_a_valid_catalogue(cfg: Settings, catalog: Catalog) -> None:
+    slot = issue_slot(cfg, "sunday", datetime(2026, 11, 22, 5, tzinfo=UTC))
+    plan, _ = curate(cfg, catalog, slot)
+    slugs = [s.guide.slug for s in plan.stories if s.guide is not None]
+    assert len(slugs) == len(set(slugs))
+    for s in plan.stories:
+        assert s.guide is None or 0.0 <= (s.guide.confidence or 0.0) <= 1.0
+    clusters = cluster_items(catalog.news, max_gap=timedelta(hours=72))
+    members = sorted(m.id for c in clusters for m in c.members)
+    assert members == sorted(i.id for i in catalog.news)
+    for c in clusters:
+        assert len({m.source for m in c.members}) == len(c.members)
+
+
+def test_copy_of_labelled_folder_is_a_content_folder(tmp_path: Path, cfg: Settings) -> None:
+    """`pair --content` on a labelled folder reads its news and guides (labels are not news)."""
+    dest = tmp_path / "b"
+    shutil.copytree(LABELLED / "corpus-b", dest)
+    from newsletter.sources import load_content
+
+    loaded = load_content(cfg, dest)
+    assert len(loaded.catalog.news) == 90 and len(loaded.catalog.guides) == 16
