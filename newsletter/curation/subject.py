@@ -89,8 +89,8 @@ def attribute(title: str, maker: str) -> str:
         owner = f"{maker}'" if maker.endswith("s") else f"{maker}'s"
         if head.lower().startswith(maker.lower()):
             owner, head = head, ""
-        whole = f"{owner} {head}".strip()
-        return whole if reads_as_ours(tail) else f"{whole}: {tail}"
+        if not reads_as_ours(tail):
+            return f"{owner} {head}".strip() + f": {tail}"
     for pattern, repl in _LEADING_WE:
         if pattern.match(text):
             rest = pattern.sub(repl.format(maker=maker), text, count=1)
