@@ -172,14 +172,16 @@ def make_preheader(
 ) -> str:
     """ "Also: B · C · N stories and M guides this week"; between 40 and 130 characters.
 
-    Headlines are in our voice (see :func:`make_subject`) and never cut: one that does not fit
-    is left out.
+    Headlines are in our voice (see :func:`make_subject`), never repeat the subject and are
+    never cut: one that does not fit is left out.
     """
     stories = _plural(len(titles), "story", "stories")
     guides = _plural(n_guides, "guide", "guides")
     count = f"{stories} and {guides} in this {edition_title} issue"
     parts = [count]
-    others = _in_our_voice(titles[1:3], sources[1:3])
+    # The headlines the subject does not already carry (it may hold the first two).
+    subject = make_subject(titles, "", sources)
+    others = [t for t in _in_our_voice(titles[1:], sources[1:]) if t not in subject][:2]
     if others:
         room = PREHEADER_MAX - len(count) - len("Also:  · ")
         picked: list[str] = []
