@@ -94,6 +94,8 @@ class EditionConfig(Section):
     assemble_lead: Duration = timedelta(hours=3)
     max_stories: int = Field(default=10, ge=1, le=50)
     min_score: float = Field(default=5, ge=0, le=10)
+    min_stories: int = Field(default=1, ge=0, le=50)
+    """Fewer stories than this makes the pre-send checks warn (none at all always fails)."""
     auto_approve: bool = False
 
     @field_validator("timezone")
@@ -122,8 +124,20 @@ class EditionConfig(Section):
 
 
 _EDITION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "midweek": {"title": "Midweek", "schedule": "0 7 * * wed", "max_stories": 6, "min_score": 6},
-    "sunday": {"title": "Sunday", "schedule": "0 8 * * sun", "max_stories": 10, "min_score": 5},
+    "midweek": {
+        "title": "Midweek",
+        "schedule": "0 7 * * wed",
+        "max_stories": 6,
+        "min_score": 6,
+        "min_stories": 3,
+    },
+    "sunday": {
+        "title": "Sunday",
+        "schedule": "0 8 * * sun",
+        "max_stories": 10,
+        "min_score": 5,
+        "min_stories": 5,
+    },
 }
 
 
@@ -243,6 +257,10 @@ class UtmConfig(Section):
 
 class RenderingConfig(Section):
     utm: UtmConfig = UtmConfig()
+    summary_max_chars: int = Field(default=300, ge=80, le=5000)
+    """Email summaries are cut at the last sentence boundary within this; web.html keeps all."""
+    editors_pick_score: float = Field(default=9, ge=0, le=10)
+    """Stories scored at least this carry an "Editor's pick" label instead of a bare score."""
 
 
 class WebConfig(Section):

@@ -14,9 +14,9 @@ from newsletter.models import IssuePlan
 from newsletter.personalization import FIRST_NAME, PREFERENCES_URL, TOKENS, UNSUBSCRIBE_URL
 from newsletter.rendering import RenderedIssue, render_issue, render_plan
 from newsletter.rendering.checks import html_links
-from newsletter.rendering.context import age_label, score_label
+from newsletter.rendering.context import date_label, score_label
 from newsletter.rendering.text import text_urls, wrap_text
-from tests.render_support import SUNDAY_SLOT, project
+from tests.render_support import project
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +45,19 @@ def test_sample_plans_are_realistic(plans: dict[str, IssuePlan]) -> None:
     assert len(sunday.stories) == 10 and len(midweek.stories) == 6
     assert any(s.also for s in sunday.stories)
     assert any(s.guide for s in sunday.stories)
-    assert 3 <= len(sunday.guides) <= 4
-    assert midweek.guides == []
+    assert len(sunday.guides) == sum(1 for s in sunday.stories if s.guide) >= 3
+    assert {g.slug for g in midweek.guides} == {s.guide.slug for s in midweek.stories if s.guide}
 
 
 def test_every_check_passes_on_the_sample_issues(rendered: dict[str, RenderedIssue]) -> None:
     for edition, issue in rendered.items():
-        bad = [c for c in issue.checks if c.status != "pass"]
+        # The sample corpus has summaries longer than the cap: that is the one expected warning.
+        bad = [c for c in issue.checks if c.status != "pass" and c.name != "shortened"]
         assert bad == [], f"{edition}: {bad}"
         assert issue.size < 90 * 1024
 
 
-def test_sunday_shows_stories_guides_and_footer(
+def test_sunday_shows_contents_stories_context_and_footer(
     setup: tuple[Settings, Archive], plans: dict[str, IssuePlan], rendered: dict[str, RenderedIssue]
 ) -> None:
     cfg = setup[0]
@@ -64,18 +65,21 @@ def test_sunday_shows_stories_guides_and_footer(
     text = visible_text(issue.html)
     assert cfg.site.name in text
     assert "Sunday edition" in text and "Sunday 22 November 2026" in text and "Issue 47" in text
-    assert "Top story" in text and "The week's stories" in text and "Guides of the week" in text
+    assert "In this issue" in text and "Top story" in text and "The week's stories" in text
+    assert "Guides of the week" not in text
+    zone = cfg.editions["sunday"].zone
     for story in plan.stories:
-        assert story.item.title in text
-        assert f"{story.item.source} · {score_label(story.item.score)} · " in text
-        assert age_label(story.item.published_at, plan.slot) in text
+        assert text.count(story.item.title) >= 2  # the contents list and the story
+        assert f"{story.item.source} · {date_label(story.item.published_at, zone)}" in text
+    assert " ago" not in text  # no relative age frozen at the send time
     with_also = next(s for s in plan.stories if s.also)
-    assert "Also covered by: " + ", ".join(a.source for a in with_also.also) in text
+    assert "Also covered by " + ", ".join(a.source for a in with_also.also) in text
     with_guide = next(s for s in plan.stories if s.guide)
     assert with_guide.guide is not None
-    assert f"Go deeper: {with_guide.guide.title} ({with_guide.guide.level})" in text
-    for card in plan.guides:
-        assert card.title in text and card.tldr.split()[0] in text
+    card = next(g for g in plan.guides if g.slug == with_guide.guide.slug)
+    # No curated context yet: the guide's TL;DR opens the Context line.
+    assert f"Context: {' '.join(card.tldr.split()[:6])}" in text
+    assert f"{with_guide.guide.level} guide: {with_guide.guide.title}" in text
     assert f"Hi {FIRST_NAME}," in text
     assert cfg.site.postal_address in text
     links = html_links(lxml_html.document_fromstring(issue.html))
@@ -83,14 +87,37 @@ def test_sunday_shows_stories_guides_and_footer(
     assert f"{cfg.web.public_url}/issues/{plan.id}" in links
 
 
-def test_ages_are_relative_to_the_slot() -> None:
-    from datetime import timedelta
+def test_no_guide_is_linked_more_than_twice(rendered: dict[str, RenderedIssue]) -> None:
+    for issue in rendered.values():
+        doc = lxml_html.document_fromstring(issue.html)
+        guides = [
+            a.get("href", "").split("?")[0]
+            for a in doc.iter("a")
+            if "/guides/" in a.get("href", "")
+        ]
+        assert guides, "no guide linked at all"
+        assert max(guides.count(g) for g in guides) <= 2
 
-    assert age_label(SUNDAY_SLOT - timedelta(days=2, hours=3), SUNDAY_SLOT) == "2d ago"
-    assert age_label(SUNDAY_SLOT - timedelta(hours=5, minutes=59), SUNDAY_SLOT) == "5h ago"
-    assert age_label(SUNDAY_SLOT - timedelta(minutes=12), SUNDAY_SLOT) == "12m ago"
-    assert age_label(SUNDAY_SLOT + timedelta(minutes=5), SUNDAY_SLOT) == "just now"
+
+def test_dates_and_scores_are_labelled() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    friday = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    assert date_label(friday, ZoneInfo("Europe/London")) == "Fri 20 Nov"
+    assert date_label(friday, ZoneInfo("Asia/Tokyo")) == "Sat 21 Nov"
     assert score_label(8.0) == "8" and score_label(7.5) == "7.5"
+
+
+def test_top_scores_carry_an_editors_pick_label(
+    plans: dict[str, IssuePlan], rendered: dict[str, RenderedIssue]
+) -> None:
+    issue = rendered["sunday"]
+    doc = lxml_html.document_fromstring(issue.html)
+    picks = doc.cssselect(".pick")
+    assert len(picks) == sum(1 for s in plans["sunday"].stories if s.item.score >= 9) > 0
+    assert all(p.text_content() == "Editor's\xa0pick" for p in picks)
+    assert issue.text.count("Editor's pick") == len(picks)
 
 
 def test_midweek_is_compact_without_guide_cards(
@@ -98,7 +125,7 @@ def test_midweek_is_compact_without_guide_cards(
 ) -> None:
     text = visible_text(rendered["midweek"].html)
     assert "Midweek edition" in text and "Top story" in text
-    assert "Guides of the week" not in text
+    assert "Guides of the week" not in text and "In this issue" not in text
     assert "Issue" not in text.split("Hi ")[0]  # number is None: no issue number
     for story in plans["midweek"].stories:
         assert story.item.title in text
@@ -126,7 +153,7 @@ def test_web_version_carries_no_personal_token(rendered: dict[str, RenderedIssue
 def test_html_is_inlined_and_keeps_dark_mode(rendered: dict[str, RenderedIssue]) -> None:
     html = rendered["sunday"].html
     doc = lxml_html.document_fromstring(html)
-    title_link = doc.cssselect("h2.title a")[0]
+    title_link = doc.cssselect("h3.title a")[0]
     assert "text-decoration:none" in title_link.get("style", "").replace(" ", "")
     assert "prefers-color-scheme: dark" in html or "prefers-color-scheme:dark" in html
     assert "fonts.googleapis" not in html
@@ -163,10 +190,10 @@ def test_text_part_content(plans: dict[str, IssuePlan], rendered: dict[str, Rend
     text = rendered["sunday"].text
     joined = " ".join(text.split())
     assert f"Hi {FIRST_NAME}," in text
-    assert "TOP STORY" in text and "GUIDES OF THE WEEK" in text
+    assert "IN THIS ISSUE" in text and "TOP STORY" in text and "GUIDES OF THE WEEK" not in text
     for story in plans["sunday"].stories:
         assert " ".join(story.item.title.split()) in joined
-    assert "Also covered by:" in text and "Go deeper: " in text
+    assert "Also covered by:" in text and "Context: " in text and " guide: " in text
 
 
 def test_render_issue_writes_files_and_index(setup: tuple[Settings, Archive]) -> None:
@@ -219,7 +246,9 @@ def test_ampersands_and_quotes_escaped_once_in_html_and_plain_in_text(
     assert "Chips & models" in doc.text_content()
     assert 'R&D "labs" & <chips>' in rendered.text and "A & B's" in rendered.text
     assert "&amp;" not in rendered.text and "&#" not in rendered.text
-    assert all(c.status == "pass" for c in rendered.checks if c.name != "subject-length")
+    assert all(
+        c.status == "pass" for c in rendered.checks if c.name not in ("subject-length", "shortened")
+    )
 
 
 def test_autoescape_on_for_markup_off_for_text() -> None:

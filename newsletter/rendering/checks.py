@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -257,6 +258,163 @@ def check_mjml(messages: Sequence[str]) -> Check:
     return Check(name="mjml", status="pass", detail="MJML rendered without warnings")
 
 
+_RULE = re.compile(r"^(?:-{20,}|={20,})$")
+_BREAKABLE = re.compile(r"[ \t\r\n]+")  # not \xa0: a no-break space keeps words together
+LONG_WORD = 30
+"""Link text with a longer unbreakable run overflows narrow screens (Yahoo ignores word-break)."""
+LOW_CONTRAST = 1.5
+"""Text colour this close to its background reads as hidden text to spam filters."""
+
+
+def html_sections(doc: lxml_html.HtmlElement) -> list[str]:
+    """The section headings of the email (elements with class ``section``), in order."""
+    return [
+        " ".join(el.text_content().split())
+        for el in doc.iter()
+        if isinstance(el.tag, str) and "section" in (el.get("class") or "").split()
+    ]
+
+
+def text_sections(text: str) -> list[str]:
+    """The section headings of the text part: a line between two rule lines."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        lines[i]
+        for i in range(1, len(lines) - 1)
+        if lines[i] and _RULE.match(lines[i - 1]) and _RULE.match(lines[i + 1])
+    ]
+
+
+def check_sections(
+    doc: lxml_html.HtmlElement, text: str, expected: Sequence[str] | None = None
+) -> Check:
+    """The text part has the HTML's sections in the same order (and both the view's)."""
+    in_html = [h.casefold() for h in html_sections(doc)]
+    in_text = [h.casefold() for h in text_sections(text)]
+    problems = []
+    if in_html != in_text:
+        problems.append(f"HTML sections {in_html} but text sections {in_text}")
+    if expected is not None and [e.casefold() for e in expected] != in_html:
+        problems.append(f"expected sections {[e.casefold() for e in expected]}, HTML has {in_html}")
+    return _check(
+        "text-sections", problems, f"text part has the HTML's {len(in_html)} sections in order"
+    )
+
+
+def check_story_count(stories: int, min_stories: int) -> Check:
+    """An issue without a story fails; one below the edition's ``min_stories`` warns."""
+    if stories == 0:
+        return Check(
+            name="stories", status="fail", detail="no story: an empty issue must not go out"
+        )
+    if stories < min_stories:
+        return Check(
+            name="stories",
+            status="warn",
+            detail=f"{stories} {'story' if stories == 1 else 'stories'}, "
+            f"fewer than this edition's min_stories ({min_stories})",
+        )
+    return Check(name="stories", status="pass", detail=f"{stories} stories")
+
+
+def check_shortened(subject: str, summaries: int, summary_max: int | None = None) -> Check:
+    """Warn when the subject or any summary was shortened, so an editor looks at it."""
+    problems = []
+    if subject.rstrip().endswith(("…", "...")):
+        problems.append("the subject ends with an ellipsis: it was cut, rephrase it")
+    if summaries:
+        limit = f" to {summary_max} characters" if summary_max else ""
+        problems.append(
+            f"{summaries} {'summary' if summaries == 1 else 'summaries'} shortened{limit} "
+            "in the email (whole on the web page)"
+        )
+    return _check("shortened", problems, "subject and summaries shown whole", status="warn")
+
+
+def check_link_text(doc: lxml_html.HtmlElement) -> Check:
+    """No link text with an unbreakable run longer than :data:`LONG_WORD` characters."""
+    problems = []
+    for a in doc.iter("a"):
+        for word in _BREAKABLE.split(a.text_content() or ""):
+            if len(word) > LONG_WORD:
+                problems.append(f"link text {word[:40]!r}… does not wrap ({len(word)} characters)")
+    return _check("long-link-text", problems, "every link text can wrap", status="warn")
+
+
+def _hex(value: str) -> tuple[float, float, float] | None:
+    value = value.strip().lower()
+    named = {"white": "#ffffff", "black": "#000000"}
+    value = named.get(value, value)
+    if re.fullmatch(r"#[0-9a-f]{3}", value):
+        value = "#" + "".join(c * 2 for c in value[1:])
+    if re.fullmatch(r"#[0-9a-f]{6}", value):
+        return tuple(int(value[i : i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+    rgb = re.fullmatch(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+).*\)", value)
+    if rgb:
+        return tuple(int(rgb.group(i)) / 255 for i in (1, 2, 3))  # type: ignore[return-value]
+    return None
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(fg: str, bg: str) -> float | None:
+    """WCAG contrast ratio of two CSS colours (``#abc``, ``#aabbcc``, ``rgb()``), or None."""
+    a, b = _hex(fg), _hex(bg)
+    if a is None or b is None:
+        return None
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _style(el: lxml_html.HtmlElement, prop: str) -> str | None:
+    found = None
+    for decl in (el.get("style") or "").split(";"):
+        name, _, value = decl.partition(":")
+        if name.strip().lower() == prop:
+            found = value.replace("!important", "").strip()
+    return found
+
+
+def _background(el: lxml_html.HtmlElement) -> str:
+    node: lxml_html.HtmlElement | None = el
+    while node is not None:
+        for value in (
+            _style(node, "background-color"),
+            _style(node, "background"),
+            node.get("bgcolor"),
+        ):
+            if value and _hex(value.split()[0]) is not None:
+                return value.split()[0]
+        node = node.getparent()
+    return "#ffffff"
+
+
+def check_hidden_contrast(doc: lxml_html.HtmlElement) -> Check:
+    """SpamAssassin's HTML_FONT_LOW_CONTRAST, as a check: text (hidden preheaders above all)
+    whose colour is nearly its background's reads as hidden spam text."""
+    problems = []
+    for el in doc.iter():
+        if not isinstance(el.tag, str) or not (el.text or "").strip(_FILLER):
+            continue
+        color = _style(el, "color") or el.get("color")
+        if not color:
+            continue
+        ratio = contrast_ratio(color, _background(el))
+        if ratio is not None and ratio < LOW_CONTRAST:
+            hidden = " hidden" if _is_hidden(el.get("style", "")) else ""
+            problems.append(
+                f"{hidden.strip() or 'visible'} <{el.tag}> text colour {color} on "
+                f"{_background(el)} (contrast {ratio:.2f})"
+            )
+    return _check("low-contrast", problems, "no text coloured like its background", status="warn")
+
+
 def parse_html(html: str) -> lxml_html.HtmlElement:
     """Parse an HTML document with lxml."""
     return lxml_html.document_fromstring(html)
@@ -270,10 +428,21 @@ def run_checks(
     *,
     mjml_messages: Sequence[str] = (),
     allowed_mailto: str | None = None,
+    stories: int | None = None,
+    min_stories: int = 0,
+    sections: Sequence[str] | None = None,
+    shortened_summaries: int = 0,
+    summary_max: int | None = None,
 ) -> list[Check]:
-    """Every check on one rendered email, in a stable order."""
+    """Every check on one rendered email, in a stable order.
+
+    ``stories`` (the issue's story count) adds the story-count check; ``sections`` (the view's
+    section headings) is what both parts must show, in order.
+    """
     doc = parse_html(html)
+    counted = [] if stories is None else [check_story_count(stories, min_stories)]
     return [
+        *counted,
         check_size(len(html.encode("utf-8"))),
         check_preheader_hidden(doc, preheader),
         check_doctype(html),
@@ -288,5 +457,9 @@ def run_checks(
         check_spam_words(subject),
         check_unsubscribe(html, text),
         check_text_links(doc, text),
+        check_sections(doc, text, sections),
+        check_shortened(subject, shortened_summaries, summary_max),
+        check_hidden_contrast(doc),
+        check_link_text(doc),
         check_mjml(mjml_messages),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -12,7 +12,6 @@ from newsletter.archive import Archive, dump_json
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError, StateError
 from newsletter.models import IssuePlan
-from newsletter.personalization import FIRST_NAME_FALLBACK
 from newsletter.rendering.archive_index import write_index
 from newsletter.rendering.checks import Check, run_checks, worst
 from newsletter.rendering.context import IssueView, build_view
@@ -122,8 +121,9 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
     source = render_mjml(view, env)
     html = inline_css(mjml_to_html(source), inline_stylesheet(env))
     text = render_text(view, env)
-    # The public web page: no tokens, no unsubscribe links; browsers read <style>, so no inlining.
-    web_view = replace(view, web=True, first_name=FIRST_NAME_FALLBACK)
+    # The public web page: no tokens, no unsubscribe links, full summaries; browsers read
+    # <style>, so no inlining.
+    web_view = view.for_web()
     web_html = mjml_to_html(render_mjml(web_view, env))
     checks = run_checks(
         html,
@@ -131,6 +131,11 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
         plan.subject,
         plan.preheader,
         allowed_mailto=cfg.delivery.unsubscribe_mailto,
+        stories=len(plan.stories),
+        min_stories=edition.min_stories if (edition := cfg.editions.get(plan.edition)) else 0,
+        sections=view.sections,
+        shortened_summaries=view.shortened_summaries,
+        summary_max=cfg.rendering.summary_max_chars,
     )
     return RenderedIssue(
         issue_id=plan.id, mjml=source, html=html, text=text, web_html=web_html, checks=checks

@@ -40,11 +40,12 @@ def sample_plan(
     slot: datetime,
     *,
     stories: int | None = None,
-    guide_cards: int = 4,
+    guide_cards: int = 10,
     number: int | None = 47,
 ) -> IssuePlan:
     """A plan for ``slot``: best-scored items of the window, same-story coverage as ``also``,
-    a guide for stories whose topics match one, and (Sunday) the paired guides as cards."""
+    a guide (each at most once) for stories whose topics match one, and the paired guides as
+    the issue's guide cards, as curation makes them."""
     days = 7 if edition == "sunday" else 4
     count = stories or (10 if edition == "sunday" else 6)
     window = Window(start=slot - timedelta(days=days), end=slot)
@@ -72,8 +73,9 @@ def sample_plan(
                 used.add(other.id)
                 also.append(AlsoRef(source=other.source, url=other.url, id=other.id))
         guide = None
+        free = [g for g in catalog.guides if all(u.slug != g.slug for u in guides_used)]
         best = max(
-            catalog.guides,
+            free,
             key=lambda g: (len({t.lower() for t in g.topics} & _topics(item)), g.slug),
             default=None,
         )
@@ -85,25 +87,25 @@ def sample_plan(
                 reason="shares topics " + ", ".join(sorted(set(best.topics) & set(item.topics))),
                 level=best.level,
             )
-            if all(g.slug != best.slug for g in guides_used):
-                guides_used.append(guide)
+            guides_used.append(guide)  # as in curation: a guide explains one story per issue
         chosen.append(Story(item=item, also=tuple(also), guide=guide))
     by_slug = {g.slug: g for g in catalog.guides}
     cards = []
-    if edition == "sunday":
-        for ref in guides_used[:guide_cards]:
-            g = by_slug[ref.slug]
-            cards.append(
-                GuideCard(slug=g.slug, title=g.title, url=g.url, level=g.level, tldr=g.tldr)
-            )
-    top = chosen[0].item.title if chosen else "AI news"
+    for ref in guides_used[:guide_cards]:
+        g = by_slug[ref.slug]
+        cards.append(GuideCard(slug=g.slug, title=g.title, url=g.url, level=g.level, tldr=g.tldr))
     title = "Sunday" if edition == "sunday" else "Midweek"
+    # The first headline that fits whole (curation's subject rules are richer).
+    fitting = [
+        f"{title}: {s.item.title}" for s in chosen if len(s.item.title) <= 70 - 2 - len(title)
+    ]
+    subject = fitting[0] if fitting else f"{title}: the week in AI"
     return IssuePlan(
         id=issue_id(slot, edition),
         edition=edition,
         slot=slot,
         window=window,
-        subject=subject if len(subject := f"{title}: {top}") <= 70 else f"{subject[:69]}…",
+        subject=subject,
         preheader=(
             f"{len(chosen)} stories from the week in AI"
             + (f", plus {len(cards)} guides to go deeper." if cards else ", in five minutes.")
