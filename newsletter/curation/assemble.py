@@ -219,14 +219,17 @@ def curate(
         )
     stories, cards = pair_stories(cfg, catalog, [r.cluster for r in chosen], decisions, model)
     titles = [s.item.title for s in stories]
+    sources = [s.item.source for s in stories]
     edition_title = edition_cfg.title or slot.edition.capitalize()
     plan = IssuePlan(
         id=slot.id,
         edition=slot.edition,
         slot=slot.slot,
         window=slot.window,
-        subject=make_subject(titles, f"{cfg.site.name} {edition_title}: a quiet week in AI"),
-        preheader=make_preheader(titles, len(cards), edition_title, cfg.site.name),
+        subject=make_subject(
+            titles, f"{cfg.site.name} {edition_title}: a quiet week in AI", sources
+        ),
+        preheader=make_preheader(titles, len(cards), edition_title, cfg.site.name, sources),
         number=slot.number,
         stories=stories,
         guides=cards,

@@ -144,8 +144,9 @@ def make_subject(titles: Sequence[str], fallback: str, sources: Sequence[str] = 
     ``sources`` (the stories' sources, same order) name the maker of a first-person headline
     ("our", "we", "introducing"): "Gemini 3.5: our most capable model yet" from "Google DeepMind
     Blog" becomes "Google DeepMind's Gemini 3.5: its most capable model yet". Without a source
-    such a headline keeps only its neutral part ("Gemini 3.5"), or is skipped. "A, plus B" when both fit; else the top headline, else its part
-    before the subtitle, else the next story that fits; else ``fallback``.
+    such a headline keeps only its neutral part ("Gemini 3.5"), or is skipped. "A, plus B"
+    when both fit; else the top headline, else its part before the subtitle, else the next
+    story that fits; else ``fallback``.
     """
     usable = _in_our_voice(titles, sources)
     if len(usable) > 1:
