@@ -29,6 +29,9 @@ CLUSTER_FEATURES: tuple[str, ...] = (
     "numbers",  # Jaccard of the numbers and amounts both mention
     "gap",  # hours between them ÷ 72
     "same_source",  # one outlet
+    "no_topics",  # either item lists no topics (so "topics" says nothing)
+    "text_no_topics",  # text × no_topics: how much the text must carry on its own
+    "names_no_topics",  # names × no_topics: without topics, the names stand in for them
 )
 CANDIDATE_MIN = 0.05
 """Pairs whose text cosine is below this are never the same story (and never scored)."""
@@ -148,6 +151,13 @@ class ItemSpace:
         if name == "gap":
             gap = np.abs(self.times[rows] - self.times[cols]) / (72 * 3600)
             return np.asarray(gap, dtype=np.float32)
+        if name in ("no_topics", "text_no_topics", "names_no_topics"):
+            bare = np.array([not t for t in self.topics])
+            none = np.asarray(bare[rows] | bare[cols], dtype=np.float32)
+            if name == "no_topics":
+                return none
+            base = self._feature(name.removesuffix("_no_topics"), rows, cols)
+            return np.asarray(none * base, dtype=np.float32)
         if name == "same_source":
             return np.asarray(self.sources[rows] == self.sources[cols], dtype=np.float32)
         raise KeyError(name)

@@ -45,6 +45,7 @@ ACCEPT_FEATURES: tuple[str, ...] = (
     *(f"top_{n}" for n in ACCEPT_FROM),
     "margin",  # rank score of the top guide minus the runner-up's (capped at 10)
     "top_share",  # softmax share of the top guide among the candidates
+    "has_topics",  # the item lists topics (without, the topic features say little)
 )
 
 

@@ -49,9 +49,10 @@ class PairScores:
 
 
 def accept_inputs(
-    x: np.ndarray, score: np.ndarray, rows: np.ndarray, n: int
+    x: np.ndarray, score: np.ndarray, rows: np.ndarray, has_topics: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per item: the accept model's input row, its top candidate, and every candidate's share."""
+    n = len(has_topics)
     top = np.full(n, -1, dtype=np.int64)
     best = np.full(n, -np.inf)
     second = np.full(n, -np.inf)
@@ -76,6 +77,7 @@ def accept_inputs(
         inputs[:, len(ACCEPT_FROM)] = np.minimum(margin, 10.0)
         inputs[:, len(ACCEPT_FROM) + 1] = share[safe_top]
     inputs[~has] = 0.0
+    inputs[:, len(ACCEPT_FROM) + 2] = has_topics
     return inputs, top, share
 
 
@@ -103,7 +105,8 @@ class GuideIndex:
         n = len(items)
         pairing = self.model.pairing
         score = pairing.rank.score(x, PAIR_FEATURES) if len(rows) else np.zeros(0)
-        inputs, top, share = accept_inputs(x, score, rows, n)
+        has_topics = np.array([bool(i.topics) for i in items], dtype=np.float64)
+        inputs, top, share = accept_inputs(x, score, rows, has_topics)
         accept = pairing.accept.probability(inputs, ACCEPT_FEATURES)
         accept[top < 0] = 0.0
         safe_top = np.where(top >= 0, top, 0)

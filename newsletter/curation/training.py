@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,14 +54,26 @@ RANK_FEATURES: tuple[str, ...] = (
     "gap_topics",
     "gap_words",
 )
-SAME_STORY_FEATURES: tuple[str, ...] = ("text", "topics", "gap")
+SAME_STORY_FEATURES: tuple[str, ...] = (
+    "text",
+    "topics",
+    "gap",
+    "no_topics",
+    "text_no_topics",
+    "names_no_topics",
+)
 NEGATIVE_FEATURES = frozenset({"gap", "same_source"})
 """Same-story features that can only count against a merge (weights bounded ≤ 0)."""
+FREE_FEATURES = frozenset({"no_topics"})
+"""Same-story features whose weight may take either sign (the others only count for)."""
 RANK_L2 = 10.0
 ACCEPT_L2 = 10.0
 SAME_STORY_L2 = 1.0
 MERGE_THRESHOLD = 0.28
 ACCEPT_THRESHOLD = 0.5
+TOPIC_DROPOUT = True
+ACCEPT_DROPOUT = True
+DROPOUT_SHARE = 1.0
 
 
 @dataclass
@@ -182,7 +195,12 @@ def fit_logistic(
 
     bounds: list[tuple[float | None, float | None]] | None = None
     if negative:
-        bounds = [((None, 0.0) if n in negative else (0.0, None)) for n in names] + [(None, None)]
+        free: tuple[float | None, float | None] = (None, None)
+        bounds = [
+            free if n in FREE_FEATURES else (None, 0.0) if n in negative else (0.0, None)
+            for n in names
+        ]
+        bounds.append(free)
     w = _fit(loss, d + 1, bounds)
     return Linear(
         features=names,
@@ -193,6 +211,25 @@ def fit_logistic(
     )
 
 
+def without_topics(labelled: LabelledSet, share: float = 1.0) -> LabelledSet:
+    """The same set with ``share`` of its items (fixed by a hash of the id) listing no topic,
+    as many feeds' items do."""
+    cat = labelled.catalog
+    cut = int(share * 1000)
+    news = tuple(
+        i.model_copy(update={"topics": ()}) if zlib.crc32(i.id.encode()) % 1000 < cut else i
+        for i in cat.news
+    )
+    return LabelledSet(
+        name=f"{labelled.name} (topics removed)",
+        catalog=Catalog(news=news, guides=cat.guides),
+        pairs=labelled.pairs,
+        clusters=labelled.clusters,
+        splits=labelled.splits,
+        digest=labelled.digest,
+    )
+
+
 @dataclass
 class PairExamples:
     x: np.ndarray
@@ -200,6 +237,7 @@ class PairExamples:
     rows: np.ndarray
     labelled: np.ndarray
     """Per item: it has a guide label (True) or is labelled "no guide" (False)."""
+    has_topics: np.ndarray
 
 
 def pair_examples(
@@ -210,6 +248,7 @@ def pair_examples(
     ys: list[np.ndarray] = []
     rs: list[np.ndarray] = []
     labelled: list[bool] = []
+    topical: list[bool] = []
     offset = 0
     for s in sets:
         items = [i for i in s.catalog.news if i.id in s.pairs]
@@ -227,12 +266,18 @@ def pair_examples(
         )
         rs.append(rows + offset)
         labelled.extend(s.pairs[i.id] is not None for i in items)
+        topical.extend(bool(i.topics) for i in items)
         offset += len(items)
     if not xs:
         empty = np.zeros((0, len(PAIR_FEATURES)), dtype=np.float32)
-        return PairExamples(empty, np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, bool))
+        none = np.zeros(0, bool)
+        return PairExamples(empty, np.zeros(0), np.zeros(0, dtype=np.int64), none, none)
     return PairExamples(
-        np.vstack(xs), np.concatenate(ys), np.concatenate(rs), np.array(labelled, dtype=bool)
+        np.vstack(xs),
+        np.concatenate(ys),
+        np.concatenate(rs),
+        np.array(labelled, dtype=bool),
+        np.array(topical, dtype=np.float64),
     )
 
 
@@ -284,20 +329,28 @@ def train(
     aliases: Mapping[str, str] | None = None,
     max_gap: timedelta = timedelta(hours=72),
 ) -> CurationModel:
-    """Fit the pairing and same-story models on the labelled sets (deterministic)."""
+    """Fit the pairing and same-story models on the labelled sets (deterministic).
+
+    Each set is also learned from once more with every item's topics removed: real feeds
+    often carry none, and a model that only ever saw topics would lean on them.
+    """
+    bare = [without_topics(s, DROPOUT_SHARE) for s in sets] if TOPIC_DROPOUT else []
     ex = pair_examples(sets, aliases)
     if not ex.y.any():
         raise InputError("no labelled pairings to learn from (labels.json 'pairs' or overrides)")
     rank = fit_rank(ex.x, ex.y, ex.rows)
+    counts = {"items": len(ex.labelled), "paired_items": int(ex.labelled.sum())}
+    if ACCEPT_DROPOUT and bare:
+        ex = pair_examples([*sets, *bare], aliases)
     n = len(ex.labelled)
     score = rank.score(ex.x, PAIR_FEATURES)
-    inputs, top, _ = accept_inputs(ex.x, score, ex.rows, n)
+    inputs, top, _ = accept_inputs(ex.x, score, ex.rows, ex.has_topics)
     right = np.array(
         [bool(ex.labelled[i]) and top[i] >= 0 and ex.y[top[i]] == 1 for i in range(n)],
         dtype=np.float64,
     )
     accept = fit_logistic(inputs, right, ACCEPT_FEATURES, ACCEPT_L2)
-    sx, sy = same_story_examples(sets, max_gap)
+    sx, sy = same_story_examples([*sets, *bare], max_gap)
     if not sy.any():
         raise InputError("no labelled clusters to learn from (labels.json 'clusters' or merges)")
     cols = [CLUSTER_FEATURES.index(f) for f in SAME_STORY_FEATURES]
@@ -305,8 +358,7 @@ def train(
     return CurationModel(
         trained_on=tuple(f"{s.name} {s.digest}".strip() for s in sets),
         examples={
-            "items": int(n),
-            "paired_items": int(ex.labelled.sum()),
+            **counts,
             "pair_candidates": len(ex.y),
             "story_pairs": len(sy),
             "same_story_pairs": int(sy.sum()),
