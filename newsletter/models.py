@@ -33,8 +33,11 @@ ISSUE_STATUSES: tuple[IssueStatus, ...] = (
 Level = Literal["Beginner", "Intermediate", "Advanced"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_PLAIN_HTTP_URL = re.compile(r"https?://[^\s/?#]\S*\Z")
+# No whitespace, control characters, lone surrogates or "@" (user info) in the fast path.
+_NOT_URL_CHARS = r"\s@\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_PLAIN_HTTP_URL = re.compile(rf"https?://[^/?#{_NOT_URL_CHARS}][^{_NOT_URL_CHARS}]*\Z")
 _WHITESPACE = re.compile(r"\s")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def check_http_url(value: str) -> str:
@@ -53,6 +56,11 @@ def check_http_url(value: str) -> str:
         raise ValueError("url must be an absolute http(s) URL with a host")
     if _WHITESPACE.search(value):
         raise ValueError("url must not contain whitespace")
+    if _CONTROL.search(value):
+        raise ValueError("url must not contain control characters")
+    if "@" in rest[2:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]:
+        # A user name or password in a link would be mailed to every reader.
+        raise ValueError("url must not contain a user name or password")
     return value
 
 

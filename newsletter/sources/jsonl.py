@@ -8,6 +8,7 @@ are ignored, not rejected, so a producer may add fields without breaking the new
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,13 @@ from newsletter.sources.common import (
     duplicate_reason,
     gc_paused,
 )
-from newsletter.sources.reasons import describe
+from newsletter.sources.reasons import describe, json_value_reason
+from newsletter.sources.text import clean_text, unwanted_characters
 
 BOM = b"\xef\xbb\xbf"
+# Bytes after which a valid line may still hold text to clean: a JSON escape (\u0007, \ud800,
+# \n, \t), DEL, or a C1 control / NEL / NBSP in UTF-8. Clean lines (nearly all) skip the work.
+_MAYBE_UNCLEAN = re.compile(rb"\\[untrbf]|\x7f|\xc2[\x80-\xa0]|&nbsp;|&#160;|  ")
 _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
@@ -57,21 +62,44 @@ def diagnose_line(raw: bytes) -> NewsItem | str:
     except RecursionError:
         return "invalid JSON (nested too deeply)"
     except ValueError as exc:  # e.g. an integer with more digits than Python will parse
-        return f"invalid JSON ({exc})"
+        return json_value_reason(exc)
     if not isinstance(data, dict):
         return f"the line is not a JSON object (it is {_json_kind(data)})"
     try:
-        return NewsItem.model_validate(data, extra="ignore")
+        return clean_item(NewsItem.model_validate(data, extra="ignore"))
     except ValidationError as exc:
         return describe(exc)
+
+
+def clean_item(item: NewsItem) -> NewsItem | str:
+    """``item`` with its text through ``clean_text`` (the normalisation every format uses),
+    or the reason it is rejected: a title or source of nothing but control characters."""
+    title = clean_text(item.title)
+    summary = clean_text(item.summary)
+    source = clean_text(item.source)
+    topics = tuple(clean_text(t) for t in item.topics)
+    if (title, summary, source, topics) == (item.title, item.summary, item.source, item.topics):
+        return item
+    for name, before, after in (("title", item.title, title), ("source", item.source, source)):
+        if not after:
+            bad = ", ".join(unwanted_characters(before)) or "whitespace"
+            return f"{name} has only control or invalid characters ({bad})"
+    fields = {**dict(item), "title": title, "summary": summary, "source": source}
+    return NewsItem.model_validate({**fields, "topics": topics})
 
 
 def parse_line(raw: bytes) -> NewsItem | str:
     """One JSON Lines line (without its newline) as a NewsItem, or the reason it is rejected."""
     try:
-        return NewsItem.model_validate_json(raw, extra="ignore")
+        item = NewsItem.model_validate_json(raw, extra="ignore")
     except ValidationError:
         return diagnose_line(raw)
+    if _MAYBE_UNCLEAN.search(raw) is None:
+        return item
+    try:
+        return clean_item(item)
+    except ValidationError as exc:
+        return describe(exc)
 
 
 def read_lines(

@@ -91,3 +91,11 @@ def describe(exc: ValidationError) -> str:
     if len(others) > 1:
         reason += f" (and {len(others) - 1} more)"
     return reason
+
+
+def json_value_reason(exc: ValueError) -> str:
+    """A ValueError from ``json.loads`` (not a syntax error) as one human reason."""
+    text = str(exc)
+    if "integer string conversion" in text:  # Python's 4,300-digit limit on int()
+        return "invalid JSON (a number has more than 4,300 digits)"
+    return f"invalid JSON ({' '.join(text.split())[:120]})"
