@@ -38,6 +38,7 @@ _NUL_PATTERNS = (
     (b"\x00<\x00?", "utf-16-be"),
     (b"<\x00?\x00", "utf-16-le"),
 )
+_EBCDIC_MARKER = b"\x4c\x6f\xa7\x94"
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _DECL_ENCODING = re.compile(r"^(\s*<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
 _DOCTYPE = re.compile(r"<!DOCTYPE\b(?:[^\[>]*\[.*?\]\s*>|[^>]*>)", re.I | re.S)
@@ -98,6 +99,10 @@ def detect_encoding(data: bytes, charset: str | None) -> tuple[str, int, list[st
         if data.startswith(pattern):
             return name, 0, []
     notes: list[str] = []
+    if data.startswith(_EBCDIC_MARKER):  # "<?xm" in EBCDIC: the declaration names the code page
+        declared = _declared(data[:512].decode("cp037").encode("ascii", "replace"))
+        codec = _codec(declared) if declared else None
+        return codec or "cp037", 0, notes
     for declared, where in ((charset, "HTTP charset"), (_declared(data), "XML declaration")):
         if not declared:
             continue
