@@ -232,6 +232,10 @@ def _read_body(
 
 
 def _connection_reason(reason: object) -> str:
+    if isinstance(reason, str) and reason.startswith("unknown url type:"):
+        # The URL asked for was http(s): only a redirect can lead to another scheme.
+        scheme = reason.rpartition(":")[2].strip()
+        return f"redirected to a {scheme}: URL; only http and https are fetched"
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused"
     if isinstance(reason, socket.gaierror):
