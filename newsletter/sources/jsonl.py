@@ -8,7 +8,6 @@ are ignored, not rejected, so a producer may add fields without breaking the new
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,28 @@ from newsletter.sources.reasons import describe, json_value_reason
 from newsletter.sources.text import clean_text, unwanted_characters
 
 BOM = b"\xef\xbb\xbf"
-# Bytes after which a valid line may still hold text to clean: a JSON escape (\u0007, \ud800,
-# \n, \t), DEL, or a C1 control / NEL / NBSP in UTF-8. Clean lines (nearly all) skip the work.
-_MAYBE_UNCLEAN = re.compile(rb"\\[untrbf]|\x7f|\xc2[\x80-\xa0]|&nbsp;|&#160;|  ")
+
+
+def _maybe_unclean(raw: bytes) -> bool:
+    """Whether a valid line may hold text to clean: a JSON escape (``\\u0007``, ``\\ud800``,
+    ``\\n``), DEL, a C1 control / NEL / NBSP (UTF-8 lead byte 0xc2), an entity (``&nbsp;``) or
+    a double space. Most lines have none and skip the work; a few ``in`` tests cost a tenth of
+    one regular expression with alternatives."""
+    return (
+        b"\\u" in raw
+        or b"\\n" in raw
+        or b"\\t" in raw
+        or b"\\r" in raw
+        or b"\\b" in raw
+        or b"\\f" in raw
+        or b"\x7f" in raw
+        or b"\xc2" in raw
+        or b"&nbsp;" in raw
+        or b"&#160;" in raw
+        or b"  " in raw
+    )
+
+
 _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
@@ -94,7 +112,7 @@ def parse_line(raw: bytes) -> NewsItem | str:
         item = NewsItem.model_validate_json(raw, extra="ignore")
     except ValidationError:
         return diagnose_line(raw)
-    if _MAYBE_UNCLEAN.search(raw) is None:
+    if not _maybe_unclean(raw):
         return item
     try:
         return clean_item(item)

@@ -45,6 +45,13 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     One-line text (the default) also has all whitespace collapsed and a literal ``&nbsp;``
     read as a space; ``multiline`` text (a guide's Markdown body) keeps its lines.
     """
+    if (
+        value.isprintable()
+        and "  " not in value
+        and value == value.strip()
+        and ("&" not in value or _LITERAL_NBSP.search(value) is None)
+    ):
+        return value  # the common case: no control, format or odd space character at all
     value = _UNWANTED.sub("", value)
     if multiline:
         return _ODD_SPACE.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
