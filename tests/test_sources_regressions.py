@@ -196,6 +196,20 @@ def test_lone_surrogates_in_jsonl_are_removed(tmp_path: Path) -> None:
     item.model_dump_json()  # was: PydanticSerializationError in assemble
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"id": "a", "title": "x\xed\xa0\x80y"}', "invalid UTF-8 (an encoded lone surrogate at column 24)"),
+        (b'{"id": "a\\ud800", "title": "x"}', "id contains a lone surrogate, half of a character"),
+    ],
+)  # fmt: skip
+def test_lone_surrogates_that_cannot_be_removed_are_named(raw: bytes, reason: str) -> None:
+    from newsletter.sources import parse_line
+
+    result = parse_line(raw)
+    assert isinstance(result, str) and reason in result
+
+
 # --- 2. control characters --------------------------------------------------------------------
 
 

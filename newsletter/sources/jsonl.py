@@ -72,6 +72,12 @@ def diagnose_line(raw: bytes) -> NewsItem | str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        if (
+            raw[exc.start : exc.start + 1] == b"\xed"
+            and raw[exc.start + 1 : exc.start + 2] >= b"\xa0"
+        ):
+            # ED A0..BF starts a surrogate (U+D800..DFFF) encoded as if it were a character.
+            return f"invalid UTF-8 (an encoded lone surrogate at column {exc.start + 1})"
         return f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
     try:
         data = json.loads(text)
