@@ -229,6 +229,18 @@ def test_control_characters_are_removed_from_every_format(tmp_path: Path) -> Non
     assert "\x07" not in guide.body and guide.body.endswith("BEL:  end.")
 
 
+def test_a_raw_control_character_in_front_matter_is_located(tmp_path: Path) -> None:
+    from newsletter.sources import load_guides
+
+    text = HOSTILE_GUIDE.replace('"Bell \\a and', "Raw \x07 bell and")
+    (tmp_path / "hostile-guide.md").write_text(text, encoding="utf-8")
+    (problem,) = load_guides(tmp_path).problems
+    assert str(problem).endswith(
+        "hostile-guide.md:3: invalid YAML in front matter: unacceptable character #x0007: "
+        "control characters are not allowed"
+    )
+
+
 # --- 4. entity expansion ----------------------------------------------------------------------
 
 

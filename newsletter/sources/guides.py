@@ -92,6 +92,9 @@ def parse_guide(text: str, stem: str) -> Guide:
         context = getattr(exc, "context", None)
         what = f"{context}: {problem}" if context else problem
         line = mark.line + 2 if mark is not None else None
+        position = getattr(exc, "position", None)  # a ReaderError (a control character) has no mark
+        if line is None and isinstance(position, int):
+            line = front[:position].count("\n") + 2
         raise GuideError(f"invalid YAML in front matter: {what}", line) from None
     except RecursionError:
         raise GuideError("invalid YAML in front matter: nested too deeply") from None
