@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -40,9 +41,20 @@ _WHITESPACE = re.compile(r"\s")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def _check_brackets(value: str) -> None:
+    """Brackets are for an IPv6 host only: "http://[x/" is no URL (urlsplit raises on it,
+    so every later stage that reads the link would fail)."""
+    try:
+        urlsplit(value).hostname  # noqa: B018 - parsing is the check
+    except ValueError:
+        raise ValueError("url has an invalid host (a broken IPv6 address)") from None
+
+
 def check_http_url(value: str) -> str:
     """Accept only absolute http(s) URLs with a host; anything else is rejected."""
     value = value.strip()
+    if "[" in value or "]" in value:
+        _check_brackets(value)
     if _PLAIN_HTTP_URL.match(value):  # the common case, decided by one regex
         return value
     match = _SCHEME.match(value)

@@ -241,6 +241,15 @@ def test_a_raw_control_character_in_front_matter_is_located(tmp_path: Path) -> N
     )
 
 
+def test_a_broken_ipv6_host_in_a_guid_or_link_is_no_crash() -> None:
+    # Found by test_mangled_feeds_never_raise: urlsplit raises ValueError on "http://[x".
+    doc = HOSTILE_RSS.replace(b"<link>https://wire.example/3</link>", b"<link>http://[x/3</link>")
+    doc = doc.replace(b"<link>https://wire.example/4</link>", b"<guid>http://[x/4</guid><link>https://wire.example/4</link>")  # fmt: skip
+    batch = parse_xml_feed(doc, "v6.rss", CFG)
+    assert len(batch.items) == 4
+    assert [p.reason[:8] for p in batch.problems] == ["entry 3:"]
+
+
 # --- 4. entity expansion ----------------------------------------------------------------------
 
 

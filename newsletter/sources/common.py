@@ -36,7 +36,12 @@ def other_scheme(spec: str) -> str | None:
 
 def display_url(url: str) -> str:
     """The URL for messages, with any ``user:password@`` removed."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken IPv6 host: drop everything up to the last "@" of the host
+        scheme, _, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

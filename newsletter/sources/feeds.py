@@ -73,6 +73,15 @@ class FeedInfo:
     default_score: float
 
 
+def _url_path(url: str) -> str:
+    """The path of ``url``; for a URL urlsplit refuses (a broken IPv6 host), what follows
+    its host."""
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return "/" + url.partition("://")[2].partition("/")[2]
+
+
 def entry_slug(key: str, source: str) -> str:
     """A stable ``[a-z0-9-]+`` id for a feed entry, from its id/guid or link."""
     scoped = key if ":" in key else f"{source}\n{key}"
@@ -81,7 +90,7 @@ def entry_slug(key: str, source: str) -> str:
     digest = hashlib.sha256(scoped.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     tail = key
     if "://" in key:
-        path = urlsplit(key).path.rstrip("/")
+        path = _url_path(key).rstrip("/")
         tail = _PAGE_SUFFIX.sub("", PurePosixPath(path).name) if path else ""
     elif ":" in key:  # tag: and urn: ids: the last segment is the readable part
         tail = re.split(r"[:/]", key.rstrip("/"))[-1]
@@ -154,8 +163,11 @@ def _keep(batch: NewsBatch, registry: IdRegistry, number: int, item: NewsItem) -
 def _source_name(title: str, link: str, origin: str) -> str:
     if title:
         return title
-    host = urlsplit(link).hostname if link else None
-    return host or PurePosixPath(urlsplit(origin).path).stem or origin
+    try:
+        host = urlsplit(link).hostname if link else None
+    except ValueError:  # "http://[oops/": urlsplit refuses a broken IPv6 host
+        host = None
+    return host or PurePosixPath(_url_path(origin)).stem or origin
 
 
 def _default_score(content: ContentConfig, source: str) -> float:
@@ -287,7 +299,10 @@ def _json_entry(info: FeedInfo, entry: Any, base_url: str | None) -> NewsItem:
         raise EntryError("item has no url")
     link = _link(link)
     if base_url:
-        link = urljoin(base_url, link)
+        try:
+            link = urljoin(base_url, link)
+        except ValueError:
+            raise EntryError(f"url is not a valid URL (got {show(link)})") from None
     # JSON Feed 1.1: title and summary are plain text, content_html is HTML.
     summary = _plain(entry.get("summary"), "summary", html=False)
     if not summary:

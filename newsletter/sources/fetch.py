@@ -145,7 +145,10 @@ def _request(url: str) -> urllib.request.Request:
     """The GET for ``url``: IDNA host, percent-encoded non-ASCII path, credentials as a header."""
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise FetchError("could not fetch: the URL contains a space or a control character")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1/feed": a broken IPv6 host
+        raise FetchError(f"could not fetch: the URL is invalid ({exc})") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise FetchError(f"could not fetch: only http and https URLs are fetched ({parts.scheme})")
     userinfo = parts.netloc.rpartition("@")[0]

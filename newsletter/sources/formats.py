@@ -30,7 +30,10 @@ _MEDIA: dict[str, Format] = {
 
 def format_from_name(name: str) -> Format | None:
     """The format a file name or URL path announces by its extension, if any."""
-    path = urlsplit(name).path if "://" in name else name
+    try:
+        path = urlsplit(name).path if "://" in name else name
+    except ValueError:  # a broken IPv6 host; the fetch reports the URL
+        return None
     dot = path.rfind(".")
     return SUFFIXES.get(path[dot:].lower()) if dot > path.rfind("/") else None
 
