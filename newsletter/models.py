@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -33,13 +34,27 @@ ISSUE_STATUSES: tuple[IssueStatus, ...] = (
 Level = Literal["Beginner", "Intermediate", "Advanced"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_PLAIN_HTTP_URL = re.compile(r"https?://[^\s/?#]\S*\Z")
+# No whitespace, control characters, lone surrogates or "@" (user info) in the fast path.
+_NOT_URL_CHARS = r"\s@\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_PLAIN_HTTP_URL = re.compile(rf"https?://[^/?#{_NOT_URL_CHARS}][^{_NOT_URL_CHARS}]*\Z")
 _WHITESPACE = re.compile(r"\s")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _check_brackets(value: str) -> None:
+    """Brackets are for an IPv6 host only: "http://[x/" is no URL (urlsplit raises on it,
+    so every later stage that reads the link would fail)."""
+    try:
+        urlsplit(value).hostname  # noqa: B018 - parsing is the check
+    except ValueError:
+        raise ValueError("url has an invalid host (a broken IPv6 address)") from None
 
 
 def check_http_url(value: str) -> str:
     """Accept only absolute http(s) URLs with a host; anything else is rejected."""
     value = value.strip()
+    if "[" in value or "]" in value:
+        _check_brackets(value)
     if _PLAIN_HTTP_URL.match(value):  # the common case, decided by one regex
         return value
     match = _SCHEME.match(value)
@@ -53,6 +68,11 @@ def check_http_url(value: str) -> str:
         raise ValueError("url must be an absolute http(s) URL with a host")
     if _WHITESPACE.search(value):
         raise ValueError("url must not contain whitespace")
+    if _CONTROL.search(value):
+        raise ValueError("url must not contain control characters")
+    if "@" in rest[2:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]:
+        # A user name or password in a link would be mailed to every reader.
+        raise ValueError("url must not contain a user name or password")
     return value
 
 

@@ -81,7 +81,7 @@ def test_a_good_guide_with_extras_and_a_bom(tmp_path: Path) -> None:
         ),
         ("---\n- a\n- b\n---\nbody\n", "front matter must be 'key: value' lines (got a list)", 2),
         (GOOD.replace("2026-11-17", "2026-13-45"), "invalid value in front matter: month", None),
-        ("---\n" + "[" * 5000 + "\n---\n", "invalid YAML in front matter", 3),
+        ("---\n" + "[" * 5000 + "\n---\n", "invalid YAML in front matter", 2),
         ("---\n---\nbody\n", "missing required fields: slug, title, level, url, updated_at", None),
     ],
 )

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.sources import IdRegistry, load_jsonl, read_lines
+from newsletter.sources.text import clean_text
 from tests.conftest import CONTENT, DATA
 
 # Key words each bad line's reason must contain (bad_news_reasons.json, in our wording).
@@ -229,8 +230,9 @@ _ZONES = [UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5, minute
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 _valid_items = st.fixed_dictionaries(
     {
-        "title": _text.filter(lambda s: s.strip() and len(s.strip()) <= 300),
-        "source": _text.filter(lambda s: s.strip()),
+        # Valid means some text is left once control characters are removed (clean_text).
+        "title": _text.filter(lambda s: clean_text(s) and len(s.strip()) <= 300),
+        "source": _text.filter(lambda s: clean_text(s)),
         "summary": _text,
         "score": st.one_of(st.integers(0, 10), st.floats(0, 10)),
         "topics": st.lists(_text, max_size=4),

@@ -30,11 +30,22 @@ def _root(ctx: typer.Context, config: ConfigOpt = None, json: JsonOpt = False) -
     opts.json = json
 
 
+_registered = False
+
+
 def _register() -> None:
-    """Attach the commands of each stage (imported here to keep start-up cheap elsewhere)."""
+    """Attach the commands of each stage once (imported here to keep start-up cheap elsewhere).
+
+    ``main()`` may run many times in one process (tests, an embedding tool): registering
+    again would add every command once more each call.
+    """
+    global _registered
+    if _registered:
+        return
     from newsletter.cli import commands
 
     commands.register(app)
+    _registered = True
 
 
 def _usage_line(exc: ClickException) -> str:

@@ -14,10 +14,17 @@ from pathlib import Path
 
 from newsletter.config import ContentConfig, Settings
 from newsletter.models import Catalog, NewsItem, Problem
-from newsletter.sources.common import IdRegistry, NewsBatch, display_path, display_url, is_url
+from newsletter.sources.common import (
+    IdRegistry,
+    NewsBatch,
+    display_path,
+    display_url,
+    is_url,
+    other_scheme,
+)
 from newsletter.sources.feeds import parse_json_feed, parse_xml_feed
-from newsletter.sources.fetch import FetchError, fetch_url
-from newsletter.sources.formats import SUFFIXES, Format, format_from_name, sniff
+from newsletter.sources.fetch import Fetched, FetchError, FetchOutcome, fetch_all, fetch_url
+from newsletter.sources.formats import SUFFIXES, Format, format_from_name, sniff, sniff_content
 from newsletter.sources.guides import load_guides
 from newsletter.sources.jsonl import load_jsonl, read_lines
 
@@ -54,6 +61,14 @@ def configured_sources(cfg: Settings) -> tuple[list[Spec], list[Problem]]:
     for entry in cfg.content.news:
         if is_url(entry):
             specs.append(entry)
+        elif (scheme := other_scheme(entry)) is not None:
+            # Without this, "ftp://host/feed.xml" was looked for as a file and "not found".
+            reason = (
+                "file: URLs are not read: give the path instead"
+                if scheme == "file"
+                else f"only http and https feed URLs are fetched (got {scheme}:)"
+            )
+            problems.append(Problem(path=entry, reason=reason))
         elif _GLOB_CHARS & set(entry):
             matches = sorted(glob.glob(str(cfg.path(entry)), recursive=True))
             if not matches:
@@ -85,31 +100,39 @@ def _parse(
     content: ContentConfig,
     registry: IdRegistry,
     base_url: str | None = None,
+    charset: str | None = None,
 ) -> NewsBatch:
     if fmt == "jsonl":
         # Split on "\n" only, as reading a file does, so line numbers agree.
         return read_lines(data.split(b"\n"), origin, registry)
     if fmt == "jsonfeed":
         return parse_json_feed(data, origin, content, registry, base_url)
-    return parse_xml_feed(data, origin, content, registry, base_url)
+    return parse_xml_feed(data, origin, content, registry, base_url, charset)
 
 
-def load_news_source(spec: Spec, content: ContentConfig, registry: IdRegistry) -> NewsBatch:
-    """Load one news source (file or URL) in the format its name or content shows."""
+def load_news_source(
+    spec: Spec,
+    content: ContentConfig,
+    registry: IdRegistry,
+    fetched: FetchOutcome | None = None,
+) -> NewsBatch:
+    """Load one news source (file or URL) in the format its name or content shows.
+
+    For a URL, ``fetched`` is the outcome of fetching it already (``fetch_all``); without it
+    the URL is fetched now.
+    """
     if isinstance(spec, str):
         origin = display_url(spec)
-        try:
-            fetched = fetch_url(spec, content.fetch_timeout, content.max_feed_bytes)
-        except FetchError as exc:
+        if fetched is None:
+            try:
+                fetched = fetch_url(spec, content.fetch_timeout, content.max_feed_bytes)
+            except FetchError as exc:
+                fetched = exc
+        if isinstance(fetched, FetchError):
             batch = NewsBatch(origin=origin, kind="url")
-            batch.problem(str(exc))
+            batch.problem(str(fetched))
             return batch
-        fmt = format_from_name(spec) or sniff(fetched.body, fetched.content_type)
-        if fmt is None:
-            batch = NewsBatch(origin=origin, kind="url")
-            batch.problem(f"not a news format we read (media type {fetched.content_type})")
-            return batch
-        return _parse(fetched.body, fmt, origin, content, registry, base_url=spec)
+        return _parse_fetched(spec, fetched, origin, content, registry)
     fmt = format_from_name(spec.name)
     if fmt == "jsonl":
         return load_jsonl(spec, registry)
@@ -132,6 +155,24 @@ def load_news_source(spec: Spec, content: ContentConfig, registry: IdRegistry) -
     return batch
 
 
+def _parse_fetched(
+    spec: str, fetched: Fetched, origin: str, content: ContentConfig, registry: IdRegistry
+) -> NewsBatch:
+    # The final URL (after redirects) names the format and resolves relative links.
+    final = fetched.url or spec
+    fmt = (
+        sniff_content(fetched.body)
+        or format_from_name(final)
+        or format_from_name(spec)
+        or sniff(b"", fetched.content_type)
+    )
+    if fmt is None:
+        batch = NewsBatch(origin=origin, kind="url")
+        batch.problem(f"not a news format we read (media type {fetched.content_type})")
+        return batch
+    return _parse(fetched.body, fmt, origin, content, registry, final, fetched.charset)
+
+
 def load_content(cfg: Settings, content_dir: Path | None = None) -> LoadResult:
     """Load the configured content, or the news files and ``guides/`` of ``content_dir``.
 
@@ -152,8 +193,12 @@ def load_content(cfg: Settings, content_dir: Path | None = None) -> LoadResult:
     registry = IdRegistry()
     news: list[NewsItem] = []
     sources: list[SourceSummary] = []
+    urls = [spec for spec in specs if isinstance(spec, str)]
+    fetched_all = fetch_all(urls, cfg.content.fetch_timeout, cfg.content.max_feed_bytes)
+    outcomes = dict(zip(urls, fetched_all, strict=True))
     for spec in specs:
-        batch = load_news_source(spec, cfg.content, registry)
+        fetched = outcomes.get(spec) if isinstance(spec, str) else None
+        batch = load_news_source(spec, cfg.content, registry, fetched)
         news.extend(batch.items)
         problems.extend(batch.problems)
         sources.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.models import NewsItem, Problem
+from newsletter.sources.text import clean_text
 
 
 def is_url(spec: str) -> bool:
@@ -17,9 +19,29 @@ def is_url(spec: str) -> bool:
     return spec[:8].lower().startswith(("http://", "https://"))
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?://|/)")
+
+
+def other_scheme(spec: str) -> str | None:
+    """The scheme of a URL that is not http(s) (``ftp``, ``file``), lower-cased; else None.
+
+    A Windows drive letter (``C:/feeds``) is a path, not a scheme.
+    """
+    match = _SCHEME.match(spec)
+    if match is None or len(match.group(1)) == 1:
+        return None
+    scheme = match.group(1).lower()
+    return None if scheme in ("http", "https") else scheme
+
+
 def display_url(url: str) -> str:
     """The URL for messages, with any ``user:password@`` removed."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken IPv6 host: drop everything up to the last "@" of the host
+        scheme, _, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
@@ -31,6 +53,11 @@ def display_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def one_line(reason: str) -> str:
+    """A message as one line of printable text (no newline, control character, surrogate)."""
+    return clean_text(reason) or "invalid input"
 
 
 class IdRegistry:
@@ -68,7 +95,8 @@ class NewsBatch:
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, reason: str, line: int | None = None) -> None:
-        self.problems.append(Problem(path=self.origin, line=line, reason=reason))
+        """Record a rejected input; the reason is made one line of clean text."""
+        self.problems.append(Problem(path=self.origin, line=line, reason=one_line(reason)))
 
 
 @contextmanager

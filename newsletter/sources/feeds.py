@@ -5,8 +5,11 @@ Mapping to NewsItem:
 - ``id``: a stable slug from the entry's id/guid (else its link): readable words from its last
   path segment plus 10 hex digits of a SHA-256. Ids that are not URIs (``"42"``) are scoped by
   the feed's title, so two feeds numbering their items alike do not collide.
-- ``title`` and ``summary``: HTML reduced to plain text; a summary longer than 5,000 characters
-  (a title longer than 300) is cut with an ellipsis rather than rejected.
+- ``title`` and ``summary``: plain text (HTML reduced to text where the format says HTML;
+  JSON Feed ``title`` and ``summary`` are plain text by its spec), cleaned by
+  ``text.clean_text``; a summary longer than 5,000 characters (a title longer than 300) is cut
+  with an ellipsis rather than rejected. An entry without a title gets its text's first
+  sentence.
 - ``url``: the entry's link; only absolute http(s) URLs are accepted.
 - ``source``: the feed's title (else the feed's host, else the file name).
 - ``published_at``: the published (else updated) date, which must carry a UTC offset;
@@ -37,8 +40,15 @@ from newsletter.config import ContentConfig
 from newsletter.models import NewsItem
 from newsletter.sources.common import IdRegistry, NewsBatch, duplicate_reason
 from newsletter.sources.dates import DateError, parse_feed_date
-from newsletter.sources.reasons import describe, show
-from newsletter.sources.text import html_to_text, truncate
+from newsletter.sources.reasons import describe, json_value_reason, show
+from newsletter.sources.text import (
+    clean_text,
+    derive_title,
+    html_to_text,
+    truncate,
+    unwanted_characters,
+)
+from newsletter.sources.xmlprep import prepare_xml
 
 ALMANAC_NS = "https://almanac.example/ns/1.0"
 """Namespace of the ``almanac:score`` element in RSS and Atom feeds."""
@@ -63,13 +73,24 @@ class FeedInfo:
     default_score: float
 
 
+def _url_path(url: str) -> str:
+    """The path of ``url``; for a URL urlsplit refuses (a broken IPv6 host), what follows
+    its host."""
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return "/" + url.partition("://")[2].partition("/")[2]
+
+
 def entry_slug(key: str, source: str) -> str:
     """A stable ``[a-z0-9-]+`` id for a feed entry, from its id/guid or link."""
     scoped = key if ":" in key else f"{source}\n{key}"
-    digest = hashlib.sha256(scoped.encode("utf-8")).hexdigest()[:10]
+    # surrogatepass: a JSON Feed id may hold a lone surrogate ("\ud800" is legal JSON); the id
+    # must still be stable and never raise.
+    digest = hashlib.sha256(scoped.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     tail = key
     if "://" in key:
-        path = urlsplit(key).path.rstrip("/")
+        path = _url_path(key).rstrip("/")
         tail = _PAGE_SUFFIX.sub("", PurePosixPath(path).name) if path else ""
     elif ":" in key:  # tag: and urn: ids: the last segment is the readable part
         tail = re.split(r"[:/]", key.rstrip("/"))[-1]
@@ -82,7 +103,27 @@ def _plain(value: Any, what: str, html: bool) -> str:
         return ""
     if not isinstance(value, str):
         raise EntryError(f"{what} must be a string (got {show(value)})")
-    return html_to_text(value) if html else " ".join(value.split())
+    return html_to_text(value) if html else clean_text(value)
+
+
+def _title(raw: Any, html: bool, summary: str) -> str:
+    """The entry's title as plain text; an entry without one gets its text's first sentence
+    (JSON Feed 1.1 makes the title optional, RSS needs a title or a description)."""
+    title = _plain(raw, "title", html)
+    if not title:
+        title = derive_title(summary)
+    if not title:
+        raise EntryError("entry has no title and no text to make one from")
+    return truncate(title, TITLE_LIMIT)
+
+
+def _link(value: Any) -> str:
+    if not isinstance(value, str):
+        raise EntryError(f"url must be a string (got {show(value)})")
+    bad = unwanted_characters(value)
+    if bad:
+        raise EntryError(f"url contains control characters ({', '.join(bad)})")
+    return value.strip()
 
 
 def _score(value: Any) -> Any:
@@ -122,8 +163,11 @@ def _keep(batch: NewsBatch, registry: IdRegistry, number: int, item: NewsItem) -
 def _source_name(title: str, link: str, origin: str) -> str:
     if title:
         return title
-    host = urlsplit(link).hostname if link else None
-    return host or PurePosixPath(urlsplit(origin).path).stem or origin
+    try:
+        host = urlsplit(link).hostname if link else None
+    except ValueError:  # "http://[oops/": urlsplit refuses a broken IPv6 host
+        host = None
+    return host or PurePosixPath(_url_path(origin)).stem or origin
 
 
 def _default_score(content: ContentConfig, source: str) -> float:
@@ -144,26 +188,26 @@ def _xml_entry(info: FeedInfo, entry: Mapping[str, Any], score_key: str | None) 
         raise EntryError("entry has no id, guid or link")
     if not link:
         raise EntryError("entry has no link")
-    if "title" not in entry:
-        raise EntryError("entry has no title")
-    title = _plain(entry.get("title"), "title", _is_html(entry.get("title_detail")))
     summary_detail = entry.get("summary_detail")
     summary_raw = entry.get("summary")
     if not summary_raw and entry.get("content"):
         summary_detail = entry["content"][0]
         summary_raw = summary_detail.get("value")
     summary = _plain(summary_raw, "summary", _is_html(summary_detail))
+    title = _title(entry.get("title"), _is_html(entry.get("title_detail")), summary)
     try:
         published = parse_feed_date(entry.get("published") or entry.get("updated") or "")
     except DateError as exc:
         raise EntryError(str(exc)) from None
     raw_score = entry.get(score_key) if score_key else None
+    if isinstance(raw_score, str) and not raw_score.strip():
+        raw_score = None  # <almanac:score/>: no score given, so the feed's default
     tags = [t.get("term") or t.get("label") or "" for t in entry.get("tags") or ()]
     return _build(
         {
             "id": entry_slug(str(key), info.source),
-            "title": truncate(title, TITLE_LIMIT),
-            "url": link,
+            "title": title,
+            "url": _link(link),
             "source": info.source,
             "published_at": published,
             "score": info.default_score if raw_score is None else _score(raw_score),
@@ -179,23 +223,34 @@ def parse_xml_feed(
     content: ContentConfig,
     registry: IdRegistry | None = None,
     base_url: str | None = None,
+    charset: str | None = None,
 ) -> NewsBatch:
     """Read an RSS 2.0 or Atom document (bytes, never a URL: feedparser must not fetch).
 
-    ``base_url`` (the feed's own URL) resolves relative links; without it they are rejected.
+    ``base_url`` (the feed's final URL, after redirects) resolves relative links; without it
+    they are rejected. ``charset`` is the HTTP one, which wins over the XML declaration.
     """
     import feedparser  # ~60 ms to import: only runs that read an RSS/Atom feed pay for it
 
     registry = IdRegistry() if registry is None else registry
     batch = NewsBatch(origin=origin, kind="feed")
-    headers = {"content-location": base_url} if base_url else None
+    prepared = prepare_xml(data, charset)
+    for note in prepared.notes:
+        batch.problem(note)
+    # The document is UTF-8 now and says so; the header keeps feedparser from guessing again.
+    headers = {"content-type": "application/xml; charset=utf-8"}
+    if base_url:
+        headers["content-location"] = base_url
     try:
+        # sanitize_html=False: feedparser's sanitiser turns a <script> body into text before
+        # nh3 could drop it with its element; nh3 (html_to_text) removes every tag instead.
         parsed = feedparser.parse(
-            data, sanitize_html=True, resolve_relative_uris=True, response_headers=headers
+            prepared.data,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers=headers,
         )
-    except (
-        Exception
-    ) as exc:  # feedparser raises assorted errors on hostile bytes (NUL, bad XML decl)
+    except Exception as exc:  # feedparser raises assorted errors on hostile bytes
         batch.problem(f"not a readable RSS or Atom feed ({type(exc).__name__}: {str(exc)[:120]})")
         return batch
     entries = parsed.get("entries") or []
@@ -242,18 +297,19 @@ def _json_entry(info: FeedInfo, entry: Any, base_url: str | None) -> NewsItem:
         raise EntryError("item has no id or url")
     if not link:
         raise EntryError("item has no url")
-    if not isinstance(link, str):
-        raise EntryError(f"url must be a string (got {show(link)})")
+    link = _link(link)
     if base_url:
-        link = urljoin(base_url, link)
-    if "title" not in entry:
-        raise EntryError("item has no title")
-    title = _plain(entry.get("title"), "title", html=True)
+        try:
+            link = urljoin(base_url, link)
+        except ValueError:
+            raise EntryError(f"url is not a valid URL (got {show(link)})") from None
+    # JSON Feed 1.1: title and summary are plain text, content_html is HTML.
     summary = _plain(entry.get("summary"), "summary", html=False)
     if not summary:
         summary = _plain(entry.get("content_text"), "content_text", html=False)
     if not summary:
         summary = _plain(entry.get("content_html"), "content_html", html=True)
+    title = _title(entry.get("title"), False, summary)
     raw_date = entry.get("date_published") or entry.get("date_modified") or ""
     if not isinstance(raw_date, str):
         raise EntryError(f"date_published must be a string (got {show(raw_date)})")
@@ -269,7 +325,7 @@ def _json_entry(info: FeedInfo, entry: Any, base_url: str | None) -> NewsItem:
     return _build(
         {
             "id": entry_slug(key, info.source),
-            "title": truncate(title, TITLE_LIMIT),
+            "title": title,
             "url": link,
             "source": info.source,
             "published_at": published,
@@ -298,8 +354,11 @@ def parse_json_feed(
     except json.JSONDecodeError as exc:
         batch.problem(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")
         return batch
-    except (ValueError, RecursionError) as exc:
-        batch.problem(f"invalid JSON ({exc or 'nested too deeply'})")
+    except RecursionError:
+        batch.problem("invalid JSON (nested too deeply)")
+        return batch
+    except ValueError as exc:
+        batch.problem(json_value_reason(exc))
         return batch
     version = doc.get("version") if isinstance(doc, dict) else None
     if not isinstance(version, str) or not version.startswith(JSON_FEED_VERSION):
@@ -310,7 +369,7 @@ def parse_json_feed(
         batch.problem("not a JSON Feed (items is not a list)")
         return batch
     raw_title = doc.get("title")
-    title = html_to_text(raw_title) if isinstance(raw_title, str) else ""
+    title = clean_text(raw_title) if isinstance(raw_title, str) else ""
     link = doc.get("home_page_url")
     source = _source_name(title, link if isinstance(link, str) else "", origin)
     info = FeedInfo(origin, source, _default_score(content, source))

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from newsletter.models import Guide, Problem
 from newsletter.sources.common import display_path
 from newsletter.sources.reasons import describe
+from newsletter.sources.text import clean_text
 
 _FIELDS = frozenset(Guide.model_fields) - {"body"}
 # libyaml's safe loader parses front matter about ten times faster than the pure-Python one
@@ -56,7 +57,11 @@ def split_front_matter(text: str) -> tuple[str, str]:
 
 
 def _as_text(value: Any) -> Any:
-    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    """Numbers typed by accident become text; text is cleaned (YAML escapes such as ``"\\a"``
+    or ``"\\ud800"`` put control characters and lone surrogates in it)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return clean_text(value) if isinstance(value, str) else value
 
 
 def _normalise(meta: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +92,9 @@ def parse_guide(text: str, stem: str) -> Guide:
         context = getattr(exc, "context", None)
         what = f"{context}: {problem}" if context else problem
         line = mark.line + 2 if mark is not None else None
+        position = getattr(exc, "position", None)  # a ReaderError (a control character) has no mark
+        if line is None and isinstance(position, int):
+            line = front[:position].count("\n") + 2
         raise GuideError(f"invalid YAML in front matter: {what}", line) from None
     except RecursionError:
         raise GuideError("invalid YAML in front matter: nested too deeply") from None
@@ -98,7 +106,7 @@ def parse_guide(text: str, stem: str) -> Guide:
         kind = "a list" if isinstance(meta, list) else f"{type(meta).__name__}"
         raise GuideError(f"front matter must be 'key: value' lines (got {kind})", 2)
     try:
-        guide = Guide.model_validate({**_normalise(meta), "body": body.strip()})
+        guide = Guide.model_validate({**_normalise(meta), "body": clean_text(body, multiline=True)})
     except ValidationError as exc:
         raise GuideError(describe(exc)) from None
     if guide.slug != stem:

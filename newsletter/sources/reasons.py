@@ -41,6 +41,8 @@ def describe_error(err: ErrorDetails) -> str:
         return f"{field} must be a list of strings (got {show(got)})"
     if kind == "string_type":
         return f"{field} must be a string (got {show(got)})"
+    if kind == "string_unicode":  # a lone surrogate, e.g. the legal JSON escape "\ud800"
+        return f"{field} contains a lone surrogate, half of a character (got {show(got)})"
     if kind == "string_too_long" or (kind == "too_long" and isinstance(got, str)):
         length = len(got) if isinstance(got, str) else 0
         return f"{field} is longer than {ctx.get('max_length', 0):,} characters (got {length:,})"
@@ -91,3 +93,11 @@ def describe(exc: ValidationError) -> str:
     if len(others) > 1:
         reason += f" (and {len(others) - 1} more)"
     return reason
+
+
+def json_value_reason(exc: ValueError) -> str:
+    """A ValueError from ``json.loads`` (not a syntax error) as one human reason."""
+    text = str(exc)
+    if "integer string conversion" in text:  # Python's 4,300-digit limit on int()
+        return "invalid JSON (a number has more than 4,300 digits)"
+    return f"invalid JSON ({' '.join(text.split())[:120]})"
