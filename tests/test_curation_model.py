@@ -226,3 +226,4 @@ def test_copy_of_labelled_folder_is_a_content_folder(tmp_path: Path, cfg: Settin
 
     loaded = load_content(cfg, dest)
     assert len(loaded.catalog.news) == 90 and len(loaded.catalog.guides) == 16
+    assert loaded.problems == []

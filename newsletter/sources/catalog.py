@@ -80,9 +80,19 @@ def configured_sources(cfg: Settings) -> tuple[list[Spec], list[Problem]]:
     return unique, problems
 
 
+NOT_NEWS = frozenset({"labels.json"})
+
+
 def folder_sources(folder: Path) -> list[Path]:
-    """The news files of a content folder: news.jsonl first, other JSON Lines, then feeds."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()]
+    """The news files of a content folder: news.jsonl first, other JSON Lines, then feeds.
+
+    ``labels.json`` is an editor's labels for curation (a labelled set), not a feed.
+    """
+    files = [
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in SUFFIXES and p.is_file() and p.name not in NOT_NEWS
+    ]
 
     def order(path: Path) -> tuple[int, str]:
         rank = (
