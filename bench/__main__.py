@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["load", "feeds", "assemble", "render", "providers", "send", "schedule", "web"]
+BENCHES = ["load", "feeds", "curation", "assemble", "render", "providers", "send", "schedule", "web"]
 
 
 def main(argv: list[str]) -> int:

@@ -37,6 +37,9 @@ class Scores:
     pairing_correct: int = 0
     cluster_precision: float = 1.0
     cluster_recall: float = 1.0
+    pairs_found: int = 0
+    pairs_predicted: int = 0
+    pairs_true: int = 0
     errors: list[dict[str, object]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -85,6 +88,7 @@ def score(
         keep = {i.id for i in pool}
         truth = _pairs([[i for i in c if i in keep] for c in labelled.clusters])
         hit = len(predicted & truth)
+        out.pairs_found, out.pairs_predicted, out.pairs_true = hit, len(predicted), len(truth)
         out.cluster_precision = hit / len(predicted) if predicted else 1.0
         out.cluster_recall = hit / len(truth) if truth else 1.0
         for a, b in sorted(truth - predicted):
@@ -146,14 +150,17 @@ def cross_validate(
             ]
             n = sum(p.items for p in parts)
             correct = sum(p.pairing_correct for p in parts)
+            found = sum(p.pairs_found for p in parts)
+            predicted = sum(p.pairs_predicted for p in parts)
+            true = sum(p.pairs_true for p in parts)
             out["leave_guides_out"].append(
                 {
                     "seed": seed,
                     "held_out_guides": sorted(held),
                     "items": n,
                     "pairing_accuracy": round(correct / n, 4) if n else None,
-                    "cluster_precision": round(min(p.cluster_precision for p in parts), 4),
-                    "cluster_recall": round(min(p.cluster_recall for p in parts), 4),
+                    "cluster_precision": round(found / predicted, 4) if predicted else 1.0,
+                    "cluster_recall": round(found / true, 4) if true else 1.0,
                 }
             )
     for k, s in enumerate(sets):
