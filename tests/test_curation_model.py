@@ -135,23 +135,44 @@ def test_eval_cli_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert err.count("\n") == 1 and "labels.json: pairs: must map item ids" in err
 
 
-def test_other_languages_pair_and_merge_with_their_english_reports(cfg: Settings) -> None:
+@pytest.mark.parametrize(
+    ("title", "summary", "topics"),
+    [
+        (
+            "ミストラル、大型モデルに匹敵するオープンウェイトモデルを公開",
+            "Mistral's new Apache-licensed open-weight model, in Japanese coverage.",
+            ("Mistral", "Open Weights"),
+        ),
+        (
+            "Mistral veröffentlicht offenes Modell, das viel größere Systeme herausfordert",
+            "Das Pariser Start-up Mistral stellt ein neues Modell unter Apache-Lizenz vor.",
+            ("Mistral",),
+        ),
+        ("ミストラルの新モデル", "", ("Mistral", "Open Weights")),
+    ],
+)
+def test_other_languages_pair_and_merge_with_their_english_reports(
+    cfg: Settings, title: str, summary: str, topics: tuple[str, ...]
+) -> None:
+    """A headline in Japanese or German whose summary or topics carry the names."""
     catalog = _catalog(cfg)
     english = next(i for i in catalog.news if i.id == "mistral-new-model")
-    german = english.model_copy(
+    other = english.model_copy(
         update={
-            "id": "mistral-de",
-            "title": "Neues Modell von Mistral: offen und schneller als der Vorgänger",
-            "source": "Heise",
-            "published_at": english.published_at + timedelta(hours=3),
+            "id": "mistral-other-language",
+            "title": title,
+            "summary": summary,
+            "topics": topics,
+            "source": "Nikkei",
+            "published_at": english.published_at + timedelta(hours=5),
         }
     )
     index = GuideIndex(catalog.guides, cfg.curation.topic_aliases)
-    en, de = index.best([english, german])
-    assert de.guide is not None and de.guide == en.guide
-    clusters = cluster_items([*catalog.news, german], max_gap=cfg.curation.cluster_max_gap)
-    home = next(c for c in clusters if "mistral-de" in {m.id for m in c.members})
-    assert "mistral-new-model" in {m.id for m in home.members}
+    en, foreign = index.best([english, other])
+    assert foreign.guide is not None and foreign.guide == en.guide
+    clusters = cluster_items([*catalog.news, other], max_gap=cfg.curation.cluster_max_gap)
+    home = next(c for c in clusters if other.id in {m.id for m in c.members})
+    assert english.id in {m.id for m in home.members}
 
 
 def _catalog(cfg: Settings) -> Catalog:
