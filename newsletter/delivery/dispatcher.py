@@ -112,6 +112,7 @@ def outgoing_issue(
         reply_to=cfg.site.reply_to,
         categories=(plan.edition,),
         test=test,
+        list_name=cfg.editions[plan.edition].title if plan.edition in cfg.editions else None,
     )
 
 
