@@ -214,9 +214,15 @@ class DeliveryConfig(Section):
     batch_size: int = Field(default=1000, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=64)
     rate_limit: float = Field(default=0, ge=0)
-    max_attempts: int = Field(default=6, ge=1)
-    retry_base_delay: float = Field(default=1.0, gt=0)
-    retry_max_delay: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    retry_base_delay: float = Field(default=1.0, gt=0, le=3600)
+    retry_max_delay: float = Field(default=60.0, gt=0, le=3600)
+    retry_window: Duration = timedelta(minutes=30)
+    """How long one send keeps retrying transient refusals (429, 5xx, connection refused)
+    before leaving the rest ``deferred`` for the next run."""
+    reconcile_after: Duration = timedelta(minutes=15)
+    """How old an uncertain batch must be before ``--resend-uncertain`` resends it (the
+    provider's events confirm what it had accepted first)."""
     unsubscribe_mailto: str | None = None
     sendgrid: SendGridConfig = SendGridConfig()
     smtp: SmtpConfig = SmtpConfig()

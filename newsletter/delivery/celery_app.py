@@ -37,6 +37,7 @@ import hashlib
 import os
 import socket
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,13 @@ def make_app(cfg: Settings) -> Any:
 
 
 def task_message(
-    cfg: Settings, issue: OutgoingIssue, batch_id: str, provider: str
+    cfg: Settings,
+    issue: OutgoingIssue,
+    batch_id: str,
+    provider: str,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of one ``send_batch`` task."""
+    """The JSON body of one ``send_batch`` task (``deadline``: end of the retry window, epoch)."""
     data = asdict(issue)
     data["categories"] = list(issue.categories)
     return {
@@ -123,6 +128,7 @@ def task_message(
         "provider": provider,
         "store": store_fingerprint(cfg),
         "issue": data,
+        "deadline": deadline,
     }
 
 
@@ -151,11 +157,11 @@ class _WorkerState:
 
     def provider(self, name: str) -> Provider:
         """One provider per worker thread and name (SMTP connections are not shared)."""
-        from newsletter.delivery import dispatcher
+        from newsletter.delivery.factory import make_provider
 
         cache: dict[str, Provider] = self.local.__dict__.setdefault("providers", {})
         if name not in cache:
-            cache[name] = dispatcher.resolve_provider(self.cfg, self.secrets, name)
+            cache[name] = make_provider(self.cfg, self.secrets, name)
         return cache[name]
 
     def builder(self, provider_name: str) -> RecipientBuilder:
@@ -209,7 +215,16 @@ def run_batch(message: dict[str, Any]) -> dict[str, Any]:
     if not members:  # settled, released or recovered already: a late or repeated delivery
         return asdict(BatchOutcome(batch_id, 0, "skipped"))
     name = str(message["provider"])
-    poster = BatchPoster(state.cfg, state.engine, issue, state.builder(name), state.bucket)
+    deadline = message.get("deadline")
+    poster = BatchPoster(
+        state.cfg,
+        state.engine,
+        issue,
+        state.builder(name),
+        state.bucket,
+        clock=time.time,
+        deadline=float(deadline) if isinstance(deadline, int | float) else None,
+    )
     outcome = poster.post(state.provider(name), batch_id, members)
     return asdict(outcome)
 

@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.delivery.celery_app import TASK_NAME, make_app, task_message
-from newsletter.delivery.dispatcher import Dispatcher
 from newsletter.delivery.factory import PROVIDER_NAMES
 from newsletter.delivery.poster import BatchOutcome
+from newsletter.delivery.threads import Dispatcher
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store import ledger
 
@@ -61,6 +61,9 @@ class CeleryDispatcher(Dispatcher):
     def run(self, concurrency: int) -> None:
         """Claim batches and have workers post them until none are left (or a stop)."""
         conf = self.cfg.delivery.celery
+        # Workers retry transient refusals until the send's retry window ends (wall clock:
+        # they run on other machines).
+        self.wall_deadline = time.time() + max(0.0, self.deadline - self.clock())
         provider = self.provider_for_thread().name
         if provider not in PROVIDER_NAMES:
             raise ConfigError(
@@ -88,7 +91,9 @@ class CeleryDispatcher(Dispatcher):
                         break
                     if not resent:
                         after = max(after, members[-1].subscriber_id)
-                    message = task_message(self.cfg, self.issue, batch_id, provider)
+                    message = task_message(
+                        self.cfg, self.issue, batch_id, provider, self.wall_deadline
+                    )
                     try:
                         result = task.apply_async(
                             args=[message], queue=conf.queue, task_id=batch_id
@@ -104,7 +109,12 @@ class CeleryDispatcher(Dispatcher):
                     for batch_id in in_flight:  # not yet posted: the task will find nothing
                         ledger.release_batch(self.engine, batch_id)
                 if not in_flight:
-                    break
+                    pause = self.retry_wait()  # deferred rows to retry in the window?
+                    if pause is None:
+                        break
+                    self.pause(pause)
+                    exhausted = False
+                    continue
                 now = time.monotonic()
                 try:
                     progressed = self._collect(in_flight, cancelled, now)

@@ -45,8 +45,9 @@ class VerbatimHeader(UnstructuredHeader):
         super().parse(value, kwds)
 
     def fold(self, *, policy: Any) -> str:
+        name = str(getattr(self, "name", ""))  # set by BaseHeader.__new__ (untyped in typeshed)
         parts = str(self).split(", ")
-        lines = [f"{self.name}: {parts[0]}"]
+        lines = [f"{name}: {parts[0]}"]
         for part in parts[1:]:
             if len(lines[-1]) + 2 + len(part) <= 78:
                 lines[-1] += f", {part}"
@@ -54,7 +55,7 @@ class VerbatimHeader(UnstructuredHeader):
                 lines[-1] += ","
                 lines.append(f" {part}")
         if any(len(line) > MAX_HEADER_LINE for line in lines):
-            raise ValueError(f"{self.name} has an element longer than {MAX_HEADER_LINE} characters")
+            raise ValueError(f"{name} has an element longer than {MAX_HEADER_LINE} characters")
         return str(policy.linesep).join(lines) + str(policy.linesep)
 
 
@@ -68,7 +69,7 @@ VERBATIM_HEADERS = (
 )
 _registry = HeaderRegistry()
 for _name in VERBATIM_HEADERS:
-    _registry.map_to_type(_name, VerbatimHeader)
+    _registry.map_to_type(_name, VerbatimHeader)  # type: ignore[arg-type]
 
 MESSAGE_POLICY = policy.default.clone(header_factory=_registry)
 """The policy each message is built with: the structured headers above stay verbatim."""
