@@ -346,5 +346,5 @@ def test_test_to_reports_a_refused_address_as_failed(
         "a@example.com,b@example.com",
     )
     report = json.loads(out)
-    assert (report["sent"], report["failed"]) == (1, 1)
+    assert code == 3 and (report["sent"], report["failed"]) == (1, 1)
     assert "550 mailbox unavailable" in report["errors"][0]
