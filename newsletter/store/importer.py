@@ -76,9 +76,7 @@ def _decoded_lines(fh: IO[bytes], seen: list[int], bad: dict[int, str]) -> Itera
     A line that is not UTF-8 is still yielded (with replacement characters) so the CSV
     reader keeps its place; the rows that contain it are then skipped with the reason.
     """
-    number = 0
-    for raw in fh:
-        number += 1
+    for number, raw in enumerate(fh, start=1):
         seen[0] += len(raw)
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # the byte order mark some spreadsheets write
