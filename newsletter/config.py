@@ -203,9 +203,22 @@ class CeleryConfig(Section):
     max_in_flight: int = Field(default=16, ge=1, le=10000)
     """Batches enqueued and not yet finished; Ctrl-C stops at most these."""
     poll_interval: float = Field(default=0.5, gt=0, le=60)
+    heartbeat_interval: float = Field(default=10, gt=0, le=60)
+    """Seconds between a worker's heartbeats while it posts a batch."""
+    heartbeat_timeout: float = Field(default=45, gt=0, le=600)
+    """Seconds without a heartbeat from a started batch before its worker counts as dead."""
     shared_rate_limit: bool = True
     """With a Redis broker, ``delivery.rate_limit`` holds for all workers together (else per
     worker process)."""
+
+    @model_validator(mode="after")
+    def _heartbeats_fit(self) -> CeleryConfig:
+        if self.heartbeat_timeout < 2 * self.heartbeat_interval:
+            raise ValueError(
+                "delivery.celery.heartbeat_timeout must be at least twice heartbeat_interval "
+                f"(got {self.heartbeat_timeout:g}s and {self.heartbeat_interval:g}s)"
+            )
+        return self
 
 
 class DeliveryConfig(Section):

@@ -33,6 +33,7 @@ visibility timeout and, by default, its stall timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -108,7 +109,9 @@ def make_app(cfg: Settings) -> Any:
         worker_redirect_stdouts=False,
         enable_utc=True,
     )
-    app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)(_send_batch_task)
+    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(
+        _send_batch_task
+    )
     return app
 
 
@@ -229,8 +232,50 @@ def run_batch(message: dict[str, Any]) -> dict[str, Any]:
     return asdict(outcome)
 
 
-def _send_batch_task(message: dict[str, Any]) -> dict[str, Any]:
-    return run_batch(message)
+class Heartbeat:
+    """Beats in the result backend while a task runs, so the sender can tell a dead worker.
+
+    Every ``interval`` seconds the task's state is stored as ``PROGRESS`` with a growing
+    ``beat`` counter. The sender notes when the counter last changed (on its own clock, so
+    machines' clocks need not agree); a started batch whose beats stop for
+    ``heartbeat_timeout`` is given up as lost (:mod:`newsletter.delivery.celery_send`).
+    The thread is stopped and joined before the task returns, so the final result is never
+    overwritten.
+    """
+
+    def __init__(self, app: Any, task_id: str | None, interval: float) -> None:
+        self.app = app
+        self.task_id = task_id
+        self.interval = interval
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        beat = 0
+        while not self.done.is_set():
+            beat += 1
+            # A missed beat is harmless; the next one may get through.
+            with contextlib.suppress(Exception):
+                self.app.backend.store_result(
+                    self.task_id, {"beat": beat, "worker": socket.gethostname()}, "PROGRESS"
+                )
+            self.done.wait(self.interval)
+
+    def __enter__(self) -> Heartbeat:
+        if self.task_id:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def _send_batch_task(task: Any, message: dict[str, Any]) -> dict[str, Any]:
+    interval = _worker_state().cfg.delivery.celery.heartbeat_interval
+    with Heartbeat(task.app, getattr(task.request, "id", None), interval):
+        return run_batch(message)
 
 
 def run_worker(
@@ -278,6 +323,7 @@ def run_worker(
 
 __all__ = [
     "TASK_NAME",
+    "Heartbeat",
     "make_app",
     "require_celery",
     "run_batch",
