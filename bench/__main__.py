@@ -5,7 +5,18 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["load", "feeds", "curation", "assemble", "render", "providers", "send", "schedule", "web"]
+BENCHES = [
+    "load",
+    "feeds",
+    "curation",
+    "assemble",
+    "render",
+    "providers",
+    "send",
+    "schedule",
+    "web",
+    "delivery_trust",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -83,11 +83,20 @@ class Archive:
     @staticmethod
     def _parse(path: Path) -> IssuePlan:
         try:
-            return IssuePlan.model_validate_json(path.read_bytes())
+            plan = IssuePlan.model_validate_json(path.read_bytes())
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
             raise InputError(f"{path}: {key}: {err.get('msg')}") from None
+        # The folder is the issue id: the ledger, the reports and every write are keyed on
+        # it, so a hand-edited or copied issue.json whose id disagrees is refused (else it
+        # would be sent again under another id, or overwrite the other issue's files).
+        if plan.id != path.parent.name:
+            raise InputError(
+                f"{path}: id: {plan.id!r} does not match its folder {path.parent.name!r} "
+                "(the folder name is the issue id)"
+            )
+        return plan
 
     def save_plan(self, plan: IssuePlan) -> Path:
         """Write the plan as ``issue.json``; the same plan always gives the same bytes."""

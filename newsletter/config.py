@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,7 +26,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from newsletter.errors import ConfigError
 from newsletter.models import EDITIONS, Edition, HttpUrl
@@ -41,17 +47,49 @@ def parse_duration(value: Any) -> Any:
     """Turn ``"3h"``, ``"90m"``, ``"1d"`` or a number of seconds into a timedelta."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-        raise ValueError(f"must be a duration such as 30m, 3h or 1d (got {value!r})")
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match:
+                return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            raise ValueError(f"must be a duration such as 30m, 3h or 1d (got {value!r})")
+    except (OverflowError, ValueError) as exc:
+        if "must be a duration" in str(exc):
+            raise
+        # timedelta refuses huge (1e20), infinite and NaN amounts with its own words.
+        raise ValueError(f"must be a duration of at most a year (got {value!r})") from None
     return value
 
 
+def _human(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def bounded(low: timedelta, high: timedelta, *, low_open: bool = False) -> AfterValidator:
+    """A check that a duration lies in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def check(span: timedelta) -> timedelta:
+        if span < low or (low_open and span == low) or span > high:
+            side = "more than" if low_open else "at least"
+            raise ValueError(
+                f"must be {side} {_human(low)} and at most {_human(high)} (got {_human(span)})"
+            )
+        return span
+
+    return AfterValidator(check)
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+_DAY = timedelta(days=1)
+_ZERO = timedelta(0)
+PositiveDuration = Annotated[Duration, bounded(_ZERO, timedelta(days=365), low_open=True)]
+"""A duration above zero and at most a year."""
 
 
 class Section(BaseModel):
@@ -91,7 +129,7 @@ class EditionConfig(Section):
     title: str = ""
     schedule: str
     timezone: str = "Europe/London"
-    assemble_lead: Duration = timedelta(hours=3)
+    assemble_lead: Annotated[Duration, bounded(_ZERO, timedelta(days=6))] = timedelta(hours=3)
     max_stories: int = Field(default=10, ge=1, le=50)
     min_score: float = Field(default=5, ge=0, le=10)
     min_stories: int = Field(default=1, ge=0, le=50)
@@ -113,9 +151,16 @@ class EditionConfig(Section):
         from apscheduler.triggers.cron import CronTrigger
 
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            trigger = CronTrigger.from_crontab(value, timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"is not a cron expression ({exc})") from None
+        # "0 7 31 2 *" (31 February) parses but never fires: the edition would never go out.
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        if (
+            trigger.get_next_fire_time(None, start) is None
+            or trigger.get_next_fire_time(None, start + timedelta(days=366 * 4)) is None
+        ):
+            raise ValueError(f"never fires ({value!r} names no real date)")
         return value
 
     @property
@@ -149,10 +194,10 @@ def _default_editions() -> dict[Edition, EditionConfig]:
 
 
 class CurationConfig(Section):
-    recency_half_life: Duration = timedelta(hours=96)
-    source_cap: int = Field(default=3, ge=1)
+    recency_half_life: PositiveDuration = timedelta(hours=96)
+    source_cap: int = Field(default=3, ge=1, le=50)
     diversity: float = Field(default=0.3, ge=0, le=1)
-    cluster_max_gap: Duration = timedelta(hours=72)
+    cluster_max_gap: PositiveDuration = timedelta(hours=72)
     min_merge_confidence: float | None = Field(default=None, gt=0, lt=1)
     """Mean same-story probability from which two groups merge; None: the model's own."""
     min_pair_confidence: float | None = Field(default=None, gt=0, lt=1)
@@ -162,9 +207,9 @@ class CurationConfig(Section):
     model: str = "curation-model.json"
     """The model ``newsletter curation train`` writes; until it exists, the shipped one."""
     training: list[str] = Field(default_factory=lambda: ["content/labelled/*"])
+    """Folders of labelled content (news, guides/, labels.json) the model learns from."""
     cache_dir: str = ".cache/curation"
     """Where the guides' feature index is kept between runs (rebuilt when the guides change)."""
-    """Folders of labelled content (news, guides/, labels.json) the model learns from."""
     topic_aliases: dict[str, str] = Field(default_factory=dict)
 
 
@@ -173,12 +218,24 @@ class ContentConfig(Section):
     guides: str = "content/guides"
     default_score: float = Field(default=5, ge=0, le=10)
     source_scores: dict[str, float] = Field(default_factory=dict)
-    fetch_timeout: float = Field(default=15, gt=0)
-    max_feed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    fetch_timeout: float = Field(default=15, gt=0, le=600)
+    max_feed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024**3)
+
+
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
 
 
 class StorageConfig(Section):
     url: str = "sqlite:///newsletter.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in STORAGE_SCHEMES:
+            shown = f"{scheme}://" if scheme else repr(value[:40])
+            raise ValueError(f"must be a sqlite:/// or postgresql:// URL (got {shown})")
+        return value
 
 
 class ArchiveConfig(Section):
@@ -188,9 +245,9 @@ class ArchiveConfig(Section):
 class SendGridConfig(Section):
     host: HttpUrl = "https://api.sendgrid.com"
     sandbox_mode: bool = False
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(default=30, gt=0, le=600)
     event_public_key: str | None = None
-    event_max_age: Duration = timedelta(minutes=5)
+    event_max_age: Annotated[Duration, bounded(timedelta(seconds=1), _DAY)] = timedelta(minutes=5)
     ip_pool: str | None = None
 
 
@@ -199,7 +256,7 @@ class SmtpConfig(Section):
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(default=30, gt=0, le=600)
     ca_file: str | None = None
     """A PEM bundle to trust instead of the system's (a server with its own certificate)."""
 
@@ -219,17 +276,30 @@ class CeleryConfig(Section):
     result_backend: str | None = None
     """Where workers leave each batch's outcome (default: the broker)."""
     queue: str = "newsletter-send"
-    task_time_limit: float = Field(default=900, gt=0)
+    task_time_limit: float = Field(default=900, gt=0, le=86400)
     """Seconds one batch may take on a worker (retries and rate-limit waits included)."""
-    stall_timeout: float | None = Field(default=None, gt=0)
+    stall_timeout: float | None = Field(default=None, gt=0, le=86400)
     """Seconds without any batch finishing before in-flight batches count as lost
     (default: task_time_limit)."""
     max_in_flight: int = Field(default=16, ge=1, le=10000)
     """Batches enqueued and not yet finished; Ctrl-C stops at most these."""
     poll_interval: float = Field(default=0.5, gt=0, le=60)
+    heartbeat_interval: float = Field(default=10, gt=0, le=60)
+    """Seconds between a worker's heartbeats while it posts a batch."""
+    heartbeat_timeout: float = Field(default=45, gt=0, le=600)
+    """Seconds without a heartbeat from a started batch before its worker counts as dead."""
     shared_rate_limit: bool = True
     """With a Redis broker, ``delivery.rate_limit`` holds for all workers together (else per
     worker process)."""
+
+    @model_validator(mode="after")
+    def _heartbeats_fit(self) -> CeleryConfig:
+        if self.heartbeat_timeout < 2 * self.heartbeat_interval:
+            raise ValueError(
+                "delivery.celery.heartbeat_timeout must be at least twice heartbeat_interval "
+                f"(got {self.heartbeat_timeout:g}s and {self.heartbeat_interval:g}s)"
+            )
+        return self
 
 
 class DeliveryConfig(Section):
@@ -237,10 +307,16 @@ class DeliveryConfig(Section):
     backend: Literal["threads", "celery"] = "threads"
     batch_size: int = Field(default=1000, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=64)
-    rate_limit: float = Field(default=0, ge=0)
-    max_attempts: int = Field(default=6, ge=1)
-    retry_base_delay: float = Field(default=1.0, gt=0)
-    retry_max_delay: float = Field(default=60.0, gt=0)
+    rate_limit: float = Field(default=0, ge=0, le=1_000_000)
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    retry_base_delay: float = Field(default=1.0, gt=0, le=3600)
+    retry_max_delay: float = Field(default=60.0, gt=0, le=3600)
+    retry_window: Annotated[Duration, bounded(_ZERO, timedelta(days=2))] = timedelta(minutes=30)
+    """How long one send keeps retrying transient refusals (429, 5xx, connection refused)
+    before leaving the rest ``deferred`` for the next run."""
+    reconcile_after: Annotated[Duration, bounded(_ZERO, timedelta(days=2))] = timedelta(minutes=15)
+    """How old an uncertain batch must be before ``--resend-uncertain`` resends it (the
+    provider's events confirm what it had accepted first)."""
     unsubscribe_mailto: str | None = None
     sendgrid: SendGridConfig = SendGridConfig()
     smtp: SmtpConfig = SmtpConfig()
@@ -270,9 +346,9 @@ class WebConfig(Section):
 
 
 class SchedulingConfig(Section):
-    misfire_grace: Duration = timedelta(hours=1)
-    recheck: Duration = timedelta(minutes=5)
-    lease: Duration = timedelta(minutes=10)
+    misfire_grace: Annotated[Duration, bounded(_ZERO, timedelta(days=7))] = timedelta(hours=1)
+    recheck: Annotated[Duration, bounded(timedelta(seconds=1), _DAY)] = timedelta(minutes=5)
+    lease: Annotated[Duration, bounded(timedelta(seconds=5), _DAY)] = timedelta(minutes=10)
     log_json: bool = False
 
 
@@ -413,6 +489,24 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{msg[0].lower()}{msg[1:]} (got {shown})" if got is not None else msg
 
 
+def _non_string_key(data: Any, path: str = "") -> str | None:
+    """The dotted path of the first key that is not a string (YAML reads ``1:`` as 1)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                return here
+            found = _non_string_key(value, here)
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found = _non_string_key(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _env_name(loc: tuple[Any, ...]) -> str:
     return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
 
@@ -431,6 +525,12 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     if cfg_path.exists():
         try:
             data = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raw = cfg_path.read_bytes()
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ConfigError(
+                f"{cfg_path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{cfg_path}:{mark.line + 1}" if mark is not None else str(cfg_path)
@@ -441,6 +541,11 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         if not isinstance(data, dict):
             raise ConfigError(
                 f"{cfg_path}: must be a mapping of sections (got {type(data).__name__})"
+            )
+        bad_key = _non_string_key(data)
+        if bad_key is not None:
+            raise ConfigError(
+                f"{cfg_path}: {bad_key}: keys must be names (quote it if you mean it)"
             )
     elif explicit:
         raise ConfigError(f"{cfg_path}: config file not found")
@@ -464,6 +569,11 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.upper() in _SECRET_ENV}
     try:
         settings = Settings(**data)
+    except SettingsError as exc:
+        # An environment override that is not valid JSON for a nested section.
+        names = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX))
+        where = ", ".join(names[:3]) or "the environment"
+        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err.get("loc", ()))

@@ -45,6 +45,8 @@ class FakePipeline:
     effects: Path
     delay: float = 0.0
     fail: dict[str, int] = field(default_factory=dict)  # step -> how many calls fail first
+    # Sends that end partial first: True = some deferred (retry), False = only failed/uncertain.
+    partial: list[bool] = field(default_factory=list)
 
     def _maybe_fail(self, step: str) -> None:
         left = self.fail.get(step, 0)
@@ -75,11 +77,17 @@ class FakePipeline:
     def send(self, cfg: Settings, iid: str) -> str:
         archive = Archive(cfg.archive_dir)
         status = archive.load_plan(iid).status
-        if status not in ("approved", "sending"):
+        if status not in ("approved", "sending", "partial"):
             raise RuntimeError(f"{iid} is {status}, not approved")
         append(self.effects / "send-start.log", f"{iid} {os.getpid()}")
         time.sleep(self.delay)
         self._maybe_fail("send")
+        if self.partial:
+            from newsletter.scheduling.pipeline import SendPartial
+
+            retry = self.partial.pop(0)
+            archive.set_status(iid, "partial")
+            raise SendPartial(f"{iid}: send ended partial: deferred={int(retry)}", retry=retry)
         archive.set_status(iid, "sent")
         append(self.effects / "send.log", f"{iid} {os.getpid()}")
         return "sent: 3 recipients"

@@ -151,9 +151,14 @@ def test_storage_errors(
 
 def test_bad_csv(tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     latin = tmp_path / "latin.csv"
-    latin.write_bytes(b"email,name\nok@example.com,\xff\xfe\n")
+    latin.write_bytes(b"email,name\nok@example.com,\xff\xfe\nfine@example.com,F\n")
     code, _, err = run(capsys, "--config", str(project), "subscribers", "import", str(latin))
-    assert code == 2 and f"{latin}:" in one_error(err)
+    # A bad byte costs its row (file:line), the rest is kept; a bad header stops (exit 2).
+    assert code == 0 and f"{latin}:2: not valid UTF-8 (byte 0xff" in err and "1 added" in err
+    latin_header = tmp_path / "latin-header.csv"
+    latin_header.write_bytes(b"e\xe9mail,name\n")
+    code, _, err = run(capsys, "--config", str(project), "subscribers", "import", str(latin_header))
+    assert code == 2 and f"{latin_header}:1: unreadable header" in one_error(err)
     headless = tmp_path / "headless.csv"
     headless.write_text("name,first\nx,y\n", encoding="utf-8")
     code, _, err = run(capsys, "--config", str(project), "subscribers", "import", str(headless))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,9 @@ def setup(tmp_path: Path) -> tuple[Settings, Engine]:
 
 
 def _send(cfg: Settings, issue_id: str, provider: FakeProvider, **kw: object):  # type: ignore[no-untyped-def]
-    kw.setdefault("sleep", Sleeps())
+    sleeps = kw.setdefault("sleep", Sleeps())
+    if isinstance(sleeps, Sleeps):
+        kw.setdefault("clock", sleeps.clock)
     return send_issue(
         cfg, SECRETS, issue_id, provider=provider, progress=False, log=lambda m: None, **kw
     )  # type: ignore[arg-type]
@@ -147,18 +150,51 @@ def test_429_retry_after_is_honoured(setup: tuple[Settings, Engine]) -> None:
     sleeps = Sleeps()
     report = _send(cfg, issue_id, fake, sleep=sleeps)
     assert report.sent == 5
-    assert sleeps.delays == [42.0]  # longer than retry_max_delay, still honoured
+    # Longer than retry_max_delay, still honoured, plus a random share of it (no herd).
+    assert len(sleeps.delays) == 1 and 42.0 <= sleeps.delays[0] <= 63.0
 
 
-def test_transient_gives_up_after_max_attempts(setup: tuple[Settings, Engine]) -> None:
+def test_retry_after_spreads_threads_instead_of_a_herd() -> None:
+    """Many threads told `Retry-After: 1` at once come back at different times, none early."""
+    from tenacity import RetryCallState
+
+    from newsletter.delivery.poster import RetryWait
+
+    waits = []
+    for _ in range(50):
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.set_exception((ProviderTransientError, ProviderTransientError("429", 429, 1.0), None))
+        waits.append(RetryWait(1.0, 60.0)(state))
+    assert min(waits) >= 1.0 and max(waits) <= 2.0
+    assert len({round(w, 3) for w in waits}) > 40  # spread, not one instant
+
+
+def test_transient_exhaustion_defers_and_a_rerun_delivers(setup: tuple[Settings, Engine]) -> None:
+    """Past the retry window the rows stay deferred (never failed): partial, then a re-run."""
     cfg, engine = setup
+    cfg.delivery.retry_window = timedelta(seconds=30)
     seed(engine, 10)  # exactly one batch
     issue_id = make_issue(cfg)
-    fake = FakeProvider([ProviderTransientError("500", 500)] * 4)
+    fake = FakeProvider([ProviderTransientError("500", 500)] * 1000)
     report = _send(cfg, issue_id, fake)
-    assert report.failed == 10 and report.sent == 0 and len(fake.calls) == 4
-    assert "gave up after 4 attempts" in report.errors[0]
-    assert report.status == "sent"  # nothing left to try: the failures stay visible
+    assert (report.sent, report.failed, report.deferred) == (0, 0, 10)
+    assert report.status == "partial" and "deferred after" in report.errors[0]
+    assert Archive(cfg.archive_dir).load_plan(issue_id).status == "partial"
+    assert len(fake.calls) > cfg.delivery.max_attempts  # retried again within the window
+    again = _send(cfg, issue_id, FakeProvider())
+    assert again.status == "sent" and again.sent == 10 and again.deferred == 0
+    assert Archive(cfg.archive_dir).load_plan(issue_id).status == "sent"
+
+
+def test_outage_within_the_window_delivers_everyone_once(setup: tuple[Settings, Engine]) -> None:
+    """A provider down for longer than max_attempts covers: the same send still delivers all."""
+    cfg, engine = setup
+    emails = seed(engine, 40)
+    issue_id = make_issue(cfg)
+    fake = FakeProvider([ProviderTransientError("503", 503)] * 25)
+    report = _send(cfg, issue_id, fake)
+    assert report.status == "sent" and (report.sent, report.deferred) == (40, 0)
+    assert sorted(r.email for r in fake.delivered) == sorted(emails)
 
 
 def test_rejected_batch_fails_and_the_rest_continue(setup: tuple[Settings, Engine]) -> None:

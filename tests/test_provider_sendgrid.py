@@ -87,7 +87,9 @@ def test_payloads_validate_against_the_contract(size: int, validator: MailSendVa
     assert first["headers"]["List-Unsubscribe"].startswith("<https://almanac.example/")
     assert first["custom_args"] == {"issue_id": "2026-11-22-sunday"}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
-    assert "%first_name%" in body["content"][1]["value"]  # substituted by SendGrid, not here
+    # Substituted by SendGrid, not here; the HTML part names the escaped copy of the name.
+    assert "%first_name%" in body["content"][0]["value"]
+    assert "%first_name_html%" in body["content"][1]["value"]
     assert body["categories"] == ["sunday"]
     assert body["from"] == {"email": "newsletter@almanac.example", "name": "Call Me Almanac"}
     assert body["reply_to"] == {"email": "editors@almanac.example"}

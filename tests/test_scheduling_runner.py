@@ -341,3 +341,22 @@ def test_assemble_lead_across_spring_forward(tmp_path: Path, fake: FakePipeline)
     assert runner.run_due(lead_at - timedelta(seconds=1), ["sunday"]) == []
     [made] = runner.run_due(lead_at, ["sunday"])
     assert (made.issue_id, made.step, made.status) == ("2026-03-29-sunday", "assemble", "done")
+
+
+def test_partial_send_alerts_the_editors_and_retries_the_deferred(
+    tmp_path: Path, fake: FakePipeline
+) -> None:
+    """A send with recipients to look at is not "done, sent": editors hear, deferred retried."""
+    cfg = make_cfg(tmp_path, auto_approve=True)
+    fake.partial = [True, False]
+    runner = runner_for(cfg, fake)
+    assert runner.run_due(at(-180), ["sunday"])[0].status == "done"  # assembled
+    [first] = runner.run_due(at(0), ["sunday"])
+    assert first.status == "failed" and "partial" in first.detail  # deferred: retried later
+    assert len(fake.notices("partial")) == 1 and not fake.notices("failed")
+    renders = len(lines(fake.effects / "render.log"))
+    [second] = runner.run_due(at(5), ["sunday"])
+    assert second.status == "done" and "partial" in second.detail  # only failed left: final
+    assert len(fake.notices("partial")) == 2
+    assert len(lines(fake.effects / "render.log")) == renders  # a partial issue keeps its files
+    assert runner.run_due(at(10), ["sunday"])[0].status == "skipped"

@@ -78,9 +78,16 @@ def test_faults_in_process(tmp_path: Path) -> None:
         )
         accepted = server.recipients()
     counts = _exactly_once(cfg, issue_id, accepted, audience)
-    assert 7.0 in delays
+    # Retry-After: 7 honoured, plus this thread's own share of jitter (no thundering herd).
+    assert any(7.0 <= d <= 10.5 for d in delays)
     assert counts == {"sent": 150, "failed": 25, "uncertain": 25}
-    assert (report.sent, report.failed, report.uncertain, report.status) == (150, 25, 25, "sent")
+    # Recipients to look at (the 413 batch, the lost answer): partial, not sent.
+    assert (report.sent, report.failed, report.uncertain, report.status) == (
+        150,
+        25,
+        25,
+        "partial",
+    )
     assert any("413" in e for e in report.errors)
 
 
@@ -153,11 +160,14 @@ def test_cli_send_with_random_faults_delivers_exactly_once(tmp_path: Path) -> No
                 timeout=120,
                 check=False,
             )
-            assert proc.returncode in (0, 1), proc.stderr
+            assert proc.returncode in (0, 3), proc.stderr
             report = json.loads(proc.stdout)
-            if report["status"] == "sent":
+            if report["status"] in ("sent", "partial"):
                 break
         accepted = server.recipients()
-    assert report["status"] == "sent"
+    # Exit 3 and "partial" exactly when some recipients are left to look at.
+    to_look_at = report["failed"] + report["uncertain"] + report["deferred"]
+    assert report["status"] == ("partial" if to_look_at else "sent")
+    assert proc.returncode == (3 if to_look_at else 0)
     counts = _exactly_once(cfg, issue_id, accepted, audience)
     assert counts["sent"] == report["sent"] and counts["uncertain"] == report["uncertain"]

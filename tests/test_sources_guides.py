@@ -81,12 +81,14 @@ def test_a_good_guide_with_extras_and_a_bom(tmp_path: Path) -> None:
         ),
         ("---\n- a\n- b\n---\nbody\n", "front matter must be 'key: value' lines (got a list)", 2),
         (GOOD.replace("2026-11-17", "2026-13-45"), "invalid value in front matter: month", None),
-        ("---\n" + "[" * 5000 + "\n---\n", "invalid YAML in front matter", 2),
+        # PyYAML versions word (and place) a nesting error differently: any line of the front
+        # matter will do, the reason and the file are what matter.
+        ("---\n" + "[" * 5000 + "\n---\n", "invalid YAML in front matter", range(2, 4)),
         ("---\n---\nbody\n", "missing required fields: slug, title, level, url, updated_at", None),
     ],
 )
 def test_bad_guides_are_reported_and_skipped(
-    tmp_path: Path, text: str, words: str, line: int | None
+    tmp_path: Path, text: str, words: str, line: int | range | None
 ) -> None:
     write(tmp_path, "good.md", GOOD.format(slug="good"))
     bad = write(tmp_path, "bad.md", text.replace("{slug}", "bad"))
@@ -96,7 +98,10 @@ def test_bad_guides_are_reported_and_skipped(
     assert problem.path.endswith("bad.md")
     assert Path(problem.path).name == bad.name
     assert words in problem.reason, problem.reason
-    assert problem.line == line
+    if isinstance(line, range):
+        assert problem.line in line, problem
+    else:
+        assert problem.line == line
     assert "\n" not in str(problem)
 
 

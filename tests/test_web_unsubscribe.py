@@ -149,3 +149,18 @@ def test_database_not_ready_answers_503(tmp_path: Path) -> None:
     client = TestClient(create_app(project(tmp_path), secrets(), engine=empty))
     res = client.get("/unsubscribe", params={"t": token(1, "ada@example.com")})
     assert res.status_code == 503 and "not available" in res.text
+
+
+def test_unicode_digit_tokens_get_400_not_500(client: TestClient, db: sa.Engine) -> None:
+    """ "²", "١" and friends pass str.isdigit(); int() refuses some: never an unauthenticated 500."""
+    add_subscriber(db, "ada@example.com")
+    for bad in ("²³.abc", "١.abc", "\U0001d7d9.abc", "1" * 30 + ".abc", "1.é"):
+        for method, path in (
+            ("GET", "/unsubscribe"),
+            ("POST", "/unsubscribe"),
+            ("GET", "/preferences"),
+        ):
+            res = client.request(
+                method, path, params={"t": bad}, data=ONE_CLICK if method == "POST" else None
+            )
+            assert res.status_code == 400, (bad, method, path, res.status_code)

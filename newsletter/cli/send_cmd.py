@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,6 +42,14 @@ def send_command(
             help="Also resend recipients whose earlier request had an unknown outcome.",
         ),
     ] = False,
+    override_checks: Annotated[
+        str | None,
+        typer.Option(
+            "--override-checks",
+            metavar="REASON",
+            help="Send although pre-send checks failed; the reason is logged and kept in send.json.",
+        ),
+    ] = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show the progress bar.")
     ] = False,
@@ -50,32 +58,92 @@ def send_command(
 ) -> None:
     """Send an approved issue to its audience; run again to resume after a crash.
 
-    Exit codes: 0 all sent; 1 some failed or uncertain (see send.json) or the send stopped; 2 bad input; 130 interrupted (resumable).
+    Exit codes: 0 all sent; 3 done, with recipients to look at (failed, uncertain or deferred:
+    see send.json; run again to retry the deferred); 1 the send stopped; 2 bad input; 130
+    interrupted (resumable).
     """
     from newsletter.config import Secrets
     from newsletter.delivery.dispatcher import send_issue
 
     if provider is not None and provider not in PROVIDERS:
         raise InputError(f"--provider: must be one of {', '.join(PROVIDERS)} (got {provider!r})")
+    if override_checks is not None and not override_checks.strip():
+        raise InputError("--override-checks: give the reason for sending despite failed checks")
     cfg = settings(ctx, config)
-    report = send_issue(
-        cfg,
-        Secrets.from_env(),
-        issue_id,
-        provider=provider,
-        dry_run=dry_run,
-        test_to=tuple(a.strip() for item in test_to or () for a in item.split(",") if a.strip()),
-        resend_uncertain=resend_uncertain,
-        progress=not no_progress and console.is_terminal,
-    )
+    bar = _ProgressBar() if not no_progress and console.is_terminal else None
+    try:
+        report = send_issue(
+            cfg,
+            Secrets.from_env(),
+            issue_id,
+            provider=provider,
+            dry_run=dry_run,
+            test_to=tuple(
+                a.strip() for item in test_to or () for a in item.split(",") if a.strip()
+            ),
+            resend_uncertain=resend_uncertain,
+            override_checks=override_checks,
+            progress=bar,
+            log=_log,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     if want_json(ctx, json):
         print_json(report.model_dump(mode="json"))
     else:
         _print_human(issue_id, report)
     if report.interrupted:
         raise typer.Exit(130)
-    if not report.dry_run and (report.failed or report.uncertain):
-        raise typer.Exit(1)
+    if not report.dry_run and (report.failed or report.uncertain or report.deferred):
+        raise typer.Exit(3)
+
+
+def _log(message: str) -> None:
+    console.print(message, markup=False, soft_wrap=True)
+
+
+class _ProgressBar:
+    """The send's progress on the terminal (the dispatcher only calls start and advance)."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            Task,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task: Task) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.0f}/s" if speed else "-/s")
+
+        self.progress: Any = Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: Any = None
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("send", total=total or None)
+
+    def advance(self, n: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+    def close(self) -> None:
+        self.progress.stop()
 
 
 def _print_human(issue_id: str, report: SendReport) -> None:
@@ -98,9 +166,16 @@ def _print_human(issue_id: str, report: SendReport) -> None:
     console.print(
         f"{issue_id}: {report.status}: {report.sent} sent ({report.sent_this_run} now, "
         f"{report.already_sent} before), {report.failed} failed, {report.uncertain} uncertain, "
-        f"{report.suppressed} suppressed, audience {report.audience}, {report.duration_s:.1f}s",
+        f"{report.deferred} deferred, {report.suppressed} suppressed, audience {report.audience}, {report.duration_s:.1f}s",
         markup=False,
         soft_wrap=True,
     )
+    if report.reconciled:
+        console.print(f"{report.reconciled} uncertain recipients were confirmed by events")
     if report.interrupted:
         console.print(f"interrupted: run `newsletter send {issue_id}` again to resume")
+    elif report.deferred:
+        console.print(
+            f"{report.deferred} deferred by the provider: run `newsletter send {issue_id}` "
+            "again to retry them"
+        )

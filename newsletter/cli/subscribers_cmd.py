@@ -59,8 +59,12 @@ def add_command(
     json: JsonOpt = False,
 ) -> None:
     """Subscribe an address, or update its name and editions."""
+    from newsletter.store.importer import control_character
     from newsletter.store.subscribers import BadAddress, add_subscriber
 
+    control = control_character(name or "")
+    if control is not None:
+        raise InputError(f"--name: control character {control} (names are one line of text)")
     engine = _engine(ctx, config)
     try:
         sub, created = add_subscriber(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 from collections.abc import Iterable
 
 from newsletter.delivery.base import Recipient
 from newsletter.personalization import (
     FIRST_NAME,
-    FIRST_NAME_FALLBACK,
+    FIRST_NAME_HTML,
     PREFERENCES_URL,
     UNSUBSCRIBE_URL,
+    first_name,
     recipient_values,
 )
 from newsletter.store.ledger import Claimed
@@ -40,11 +42,12 @@ class RecipientBuilder:
         sig = base64.urlsafe_b64encode(mac.digest()[:18]).rstrip(b"=").decode("ascii")
         # The token alphabet ([0-9A-Za-z_-] and '.') needs no URL quoting.
         token = f"{subscriber_id}.{sig}"
-        first = name.split(None, 1)[0] if name and name.strip() else FIRST_NAME_FALLBACK
+        first = first_name(name)
         return {
             UNSUBSCRIBE_URL: f"{self.base}/unsubscribe?t={token}",
             PREFERENCES_URL: f"{self.base}/preferences?t={token}",
             FIRST_NAME: first,
+            FIRST_NAME_HTML: html.escape(first),
         }
 
     def reference_values(self, subscriber_id: int, email: str, name: str | None) -> dict[str, str]:

@@ -43,6 +43,8 @@ class OutgoingIssue:
     reply_to: str | None = None
     categories: tuple[str, ...] = ()
     test: bool = False
+    list_name: str | None = None
+    """The edition's title, the display part of the List-Id header ("Sunday")."""
 
 
 @dataclass(frozen=True, slots=True)

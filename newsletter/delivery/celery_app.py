@@ -33,10 +33,12 @@ visibility timeout and, by default, its stall timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -107,14 +109,20 @@ def make_app(cfg: Settings) -> Any:
         worker_redirect_stdouts=False,
         enable_utc=True,
     )
-    app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)(_send_batch_task)
+    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(
+        _send_batch_task
+    )
     return app
 
 
 def task_message(
-    cfg: Settings, issue: OutgoingIssue, batch_id: str, provider: str
+    cfg: Settings,
+    issue: OutgoingIssue,
+    batch_id: str,
+    provider: str,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of one ``send_batch`` task."""
+    """The JSON body of one ``send_batch`` task (``deadline``: end of the retry window, epoch)."""
     data = asdict(issue)
     data["categories"] = list(issue.categories)
     return {
@@ -123,6 +131,7 @@ def task_message(
         "provider": provider,
         "store": store_fingerprint(cfg),
         "issue": data,
+        "deadline": deadline,
     }
 
 
@@ -151,11 +160,11 @@ class _WorkerState:
 
     def provider(self, name: str) -> Provider:
         """One provider per worker thread and name (SMTP connections are not shared)."""
-        from newsletter.delivery import dispatcher
+        from newsletter.delivery.factory import make_provider
 
         cache: dict[str, Provider] = self.local.__dict__.setdefault("providers", {})
         if name not in cache:
-            cache[name] = dispatcher.resolve_provider(self.cfg, self.secrets, name)
+            cache[name] = make_provider(self.cfg, self.secrets, name)
         return cache[name]
 
     def builder(self, provider_name: str) -> RecipientBuilder:
@@ -209,13 +218,64 @@ def run_batch(message: dict[str, Any]) -> dict[str, Any]:
     if not members:  # settled, released or recovered already: a late or repeated delivery
         return asdict(BatchOutcome(batch_id, 0, "skipped"))
     name = str(message["provider"])
-    poster = BatchPoster(state.cfg, state.engine, issue, state.builder(name), state.bucket)
+    deadline = message.get("deadline")
+    poster = BatchPoster(
+        state.cfg,
+        state.engine,
+        issue,
+        state.builder(name),
+        state.bucket,
+        clock=time.time,
+        deadline=float(deadline) if isinstance(deadline, int | float) else None,
+    )
     outcome = poster.post(state.provider(name), batch_id, members)
     return asdict(outcome)
 
 
-def _send_batch_task(message: dict[str, Any]) -> dict[str, Any]:
-    return run_batch(message)
+class Heartbeat:
+    """Beats in the result backend while a task runs, so the sender can tell a dead worker.
+
+    Every ``interval`` seconds the task's state is stored as ``PROGRESS`` with a growing
+    ``beat`` counter. The sender notes when the counter last changed (on its own clock, so
+    machines' clocks need not agree); a started batch whose beats stop for
+    ``heartbeat_timeout`` is given up as lost (:mod:`newsletter.delivery.celery_send`).
+    The thread is stopped and joined before the task returns, so the final result is never
+    overwritten.
+    """
+
+    def __init__(self, app: Any, task_id: str | None, interval: float) -> None:
+        self.app = app
+        self.task_id = task_id
+        self.interval = interval
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        beat = 0
+        while not self.done.is_set():
+            beat += 1
+            # A missed beat is harmless; the next one may get through.
+            with contextlib.suppress(Exception):
+                self.app.backend.store_result(
+                    self.task_id, {"beat": beat, "worker": socket.gethostname()}, "PROGRESS"
+                )
+            self.done.wait(self.interval)
+
+    def __enter__(self) -> Heartbeat:
+        if self.task_id:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def _send_batch_task(task: Any, message: dict[str, Any]) -> dict[str, Any]:
+    interval = _worker_state().cfg.delivery.celery.heartbeat_interval
+    with Heartbeat(task.app, getattr(task.request, "id", None), interval):
+        return run_batch(message)
 
 
 def run_worker(
@@ -263,6 +323,7 @@ def run_worker(
 
 __all__ = [
     "TASK_NAME",
+    "Heartbeat",
     "make_app",
     "require_celery",
     "run_batch",

@@ -12,11 +12,14 @@ of the thread pool. Everything before and after (recovery of an earlier run, sta
 * Ctrl-C / SIGTERM: no more batches are enqueued and the enqueued ones not yet posted are
   released (their tasks then find nothing to do); batches being posted finish on the
   workers. The ledger stays resumable, as with threads.
-* A worker that dies mid-batch never answers. When no batch has finished for
-  ``stall_timeout`` seconds, the batches in flight are given up: rows never posted are
-  released (and claimed again in new batches), rows maybe posted become ``uncertain``. If
-  the worker was only slow, its late post finds nothing to take or corrects the rows to
-  ``sent``. A second stall in a row with nothing finished stops the send (no workers?).
+* A worker that dies mid-batch never answers. While it posts a batch a worker beats every
+  ``heartbeat_interval`` (10 s) in the result backend; a started batch whose beats stop for
+  ``heartbeat_timeout`` (45 s) is given up: rows never posted are released (and claimed again
+  in new batches), rows maybe posted become ``uncertain``. So a dead worker is noticed within
+  a minute, not after ``stall_timeout``. If the worker was only slow, its late post finds
+  nothing to take or corrects the rows to ``sent``. Tasks never started are covered by the
+  stall rule: when no batch has finished for ``stall_timeout`` seconds, every batch in flight
+  is given up the same way; a second stall in a row stops the send (no workers?).
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.delivery.celery_app import TASK_NAME, make_app, task_message
-from newsletter.delivery.dispatcher import Dispatcher
 from newsletter.delivery.factory import PROVIDER_NAMES
 from newsletter.delivery.poster import BatchOutcome
+from newsletter.delivery.threads import Dispatcher
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store import ledger
 
@@ -46,6 +49,8 @@ class _Flight:
     result: Any  # celery AsyncResult
     size: int
     settled_at: float | None = None
+    beat: object = None  # the worker's last heartbeat counter, and when it changed (our clock)
+    beat_seen: float | None = None
 
 
 def safe_url(url: str) -> str:
@@ -61,6 +66,10 @@ class CeleryDispatcher(Dispatcher):
     def run(self, concurrency: int) -> None:
         """Claim batches and have workers post them until none are left (or a stop)."""
         conf = self.cfg.delivery.celery
+        # Workers retry transient refusals until the send's retry window ends (wall clock:
+        # they run on other machines).
+        self.wall_deadline = time.time() + max(0.0, self.deadline - self.clock())
+        self._rescan = False
         provider = self.provider_for_thread().name
         if provider not in PROVIDER_NAMES:
             raise ConfigError(
@@ -88,7 +97,9 @@ class CeleryDispatcher(Dispatcher):
                         break
                     if not resent:
                         after = max(after, members[-1].subscriber_id)
-                    message = task_message(self.cfg, self.issue, batch_id, provider)
+                    message = task_message(
+                        self.cfg, self.issue, batch_id, provider, self.wall_deadline
+                    )
                     try:
                         result = task.apply_async(
                             args=[message], queue=conf.queue, task_id=batch_id
@@ -104,7 +115,12 @@ class CeleryDispatcher(Dispatcher):
                     for batch_id in in_flight:  # not yet posted: the task will find nothing
                         ledger.release_batch(self.engine, batch_id)
                 if not in_flight:
-                    break
+                    pause = self.retry_wait()  # deferred rows to retry in the window?
+                    if pause is None:
+                        break
+                    self.pause(pause)
+                    exhausted = False
+                    continue
                 now = time.monotonic()
                 try:
                     progressed = self._collect(in_flight, cancelled, now)
@@ -115,6 +131,9 @@ class CeleryDispatcher(Dispatcher):
                     self._fail(f"lost the result backend {url}: {exc}")
                     self._give_up(in_flight, "its outcome could not be read")
                     continue
+                if self._rescan:  # rows of a dead worker's batch were released: claim again
+                    self._rescan = False
+                    after, exhausted = 0, False
                 if progressed:
                     last_progress = now
                     stalls = 0
@@ -158,6 +177,17 @@ class CeleryDispatcher(Dispatcher):
             outcome: BatchOutcome | None = None
             if flight.result.ready():
                 outcome = self._outcome(batch_id, flight)
+            elif batch_id in still_open and self._worker_died(flight, now):
+                rec = ledger.recover_batch(self.engine, batch_id)
+                timeout = self.cfg.delivery.celery.heartbeat_timeout
+                outcome = BatchOutcome(
+                    batch_id,
+                    rec.uncertain,
+                    "lost",
+                    f"its worker stopped answering (no heartbeat for {timeout:.0f}s): "
+                    f"{rec.uncertain} uncertain, {rec.released} released",
+                )
+                self._rescan = self._rescan or rec.released > 0
             elif batch_id not in still_open:
                 if cancelled:
                     outcome = BatchOutcome(batch_id, 0, "released")
@@ -173,6 +203,21 @@ class CeleryDispatcher(Dispatcher):
         for outcome in done:
             self._settle(outcome)
         return bool(done)
+
+    def _worker_died(self, flight: _Flight, now: float) -> bool:
+        """True when a started batch's heartbeats stopped for ``heartbeat_timeout``."""
+        try:
+            state = flight.result.state
+            info = flight.result.info if state == "PROGRESS" else None
+        except Exception:  # the result backend hiccuped: judge at the next poll
+            return False
+        if state != "PROGRESS" or not isinstance(info, dict):
+            return False
+        beat = info.get("beat")
+        if beat != flight.beat or flight.beat_seen is None:
+            flight.beat, flight.beat_seen = beat, now
+            return False
+        return now - flight.beat_seen >= self.cfg.delivery.celery.heartbeat_timeout
 
     def _outcome(self, batch_id: str, flight: _Flight) -> BatchOutcome:
         value = flight.result.get(timeout=5, propagate=False)

@@ -18,14 +18,14 @@ How "nobody gets two copies" holds, even when the process is killed at any instr
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -35,6 +35,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from newsletter.archive import Archive, dump_json
 from newsletter.config import Secrets, Settings
 from newsletter.delivery.audience import RecipientBuilder
+from newsletter.delivery.backends import dispatcher_class
 from newsletter.delivery.base import (
     OutgoingIssue,
     Provider,
@@ -45,24 +46,17 @@ from newsletter.delivery.base import (
     Recipient,
 )
 from newsletter.delivery.factory import check_credentials, make_provider
-from newsletter.delivery.poster import (
-    DEV_SECRET_KEY,
-    BatchOutcome,
-    BatchPoster,
-    Log,
-    RetryWait,
-    secret_key,
-)
-from newsletter.delivery.ratelimit import TokenBucket
+from newsletter.delivery.gate import require_checks_passed
+from newsletter.delivery.poster import DEV_SECRET_KEY, Log, RetryWait, secret_key
+from newsletter.delivery.threads import Dispatcher
 from newsletter.errors import InputError, NewsletterError, StateError
 from newsletter.models import IssuePlan
 from newsletter.store import issues_repo, ledger
 from newsletter.store.db import open_store
-from newsletter.store.ledger import Claimed
 from newsletter.store.subscribers import BadAddress, get_subscriber, normalise_email
 
 REPORT_FILE = "send.json"
-MAX_ERRORS = 50
+log = logging.getLogger("newsletter.delivery")
 
 
 class SendReport(BaseModel):
@@ -75,6 +69,10 @@ class SendReport(BaseModel):
     sent: int = 0
     failed: int = 0
     uncertain: int = 0
+    deferred: int = 0
+    """Transiently refused until the retry window ran out: the next run retries them."""
+    reconciled: int = 0
+    """Uncertain rows the provider's events confirmed as sent before a resend."""
     suppressed: int = 0
     already_sent: int = 0
     queued: int = 0
@@ -88,7 +86,14 @@ class SendReport(BaseModel):
     interrupted: bool = False
     stopped: str | None = None
     errors: list[str] = Field(default_factory=list)
+    checks_overridden: list[str] = Field(default_factory=list)
+    override_reason: str | None = None
     sample: dict[str, Any] | None = None
+
+    @property
+    def to_look_at(self) -> int:
+        """Recipients that did not certainly get the issue (failed, uncertain, deferred)."""
+        return self.failed + self.uncertain + self.deferred
 
 
 def resolve_provider(cfg: Settings, secrets: Secrets, name: str | None) -> Provider:
@@ -101,6 +106,8 @@ def outgoing_issue(
 ) -> OutgoingIssue:
     """The shared part of every message of an issue."""
     subject = f"[TEST] {plan.subject}" if test else plan.subject
+    if any(ch in subject for ch in "\r\n\x00"):
+        raise InputError(f"{plan.id}: subject: must be one line (it contains a line break)")
     return OutgoingIssue(
         issue_id=plan.id,
         edition=plan.edition,
@@ -112,118 +119,8 @@ def outgoing_issue(
         reply_to=cfg.site.reply_to,
         categories=(plan.edition,),
         test=test,
+        list_name=cfg.editions[plan.edition].title if plan.edition in cfg.editions else None,
     )
-
-
-class Dispatcher:
-    """One send of one issue. Use :func:`send_issue`."""
-
-    def __init__(
-        self,
-        cfg: Settings,
-        engine: Engine,
-        issue: OutgoingIssue,
-        builder: RecipientBuilder,
-        provider_for_thread: Callable[[], Provider],
-        *,
-        batch_size: int,
-        resend_uncertain: int,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
-        stop: threading.Event,
-        log: Log,
-        on_progress: Callable[[int], None] | None,
-    ) -> None:
-        self.cfg = cfg
-        self.engine = engine
-        self.issue = issue
-        self.builder = builder
-        self.provider_for_thread = provider_for_thread
-        self.batch_size = batch_size
-        # How many uncertain rows to resend: those found at the start, never the ones this
-        # run leaves uncertain again (a flaky provider must not loop forever).
-        self.resend_left = resend_uncertain
-        self.stop = stop
-        self.log = log
-        self.on_progress = on_progress
-        bucket = TokenBucket(cfg.delivery.rate_limit, clock=clock, sleep=sleep)
-        self.poster = BatchPoster(cfg, engine, issue, builder, bucket, sleep=sleep, stop=stop)
-        self.errors: list[str] = []
-        self.batches = 0
-        self.sent_now = 0
-        self.fatal: str | None = None
-
-    def deliver(self, batch_id: str, members: Sequence[Claimed]) -> BatchOutcome:
-        """Post one claimed batch on this thread's provider (see :class:`BatchPoster`)."""
-        return self.poster.post(self.provider_for_thread(), batch_id, members)
-
-    # --- the producer, on the calling thread -------------------------------------------
-
-    def _next_batch(self, after: int) -> tuple[str, list[Claimed], bool]:
-        """The next batch: uncertain rows to resend first (if asked), then new audience."""
-        batch_id = uuid.uuid4().hex
-        if self.resend_left > 0:
-            members = ledger.requeue_uncertain(
-                self.engine, self.issue.issue_id, min(self.batch_size, self.resend_left), batch_id
-            )
-            self.resend_left = max(0, self.resend_left - len(members)) if members else 0
-            if members:
-                return batch_id, members, True
-        for _ in range(3):
-            members = ledger.claim_batch(
-                self.engine,
-                self.issue.issue_id,
-                self.issue.edition,
-                after,
-                self.batch_size,
-                batch_id,
-            )
-            if members:
-                return batch_id, members, False
-            # Nothing claimed: either nobody is left, or a concurrent sender won every row.
-            if not ledger.audience_left_after(
-                self.engine, self.issue.issue_id, self.issue.edition, after
-            ):
-                break
-        return batch_id, [], False
-
-    def _settle(self, outcome: BatchOutcome) -> None:
-        if outcome.status == "sent":
-            self.sent_now += outcome.size
-        if outcome.error:
-            if len(self.errors) < MAX_ERRORS:
-                self.errors.append(f"batch {outcome.batch_id[:8]}: {outcome.error}")
-            self.log(f"batch {outcome.batch_id[:8]} ({outcome.size} recipients): {outcome.error}")
-        if outcome.status in ("auth", "crash", "config") and self.fatal is None:
-            self.fatal = outcome.error
-            self.stop.set()
-        if self.on_progress is not None and outcome.status not in ("released", "skipped", "auth"):
-            self.on_progress(outcome.size)
-
-    def run(self, concurrency: int) -> None:
-        """Claim batches and post them on ``concurrency`` threads until none are left."""
-        after = 0
-        in_flight: set[Future[BatchOutcome]] = set()
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
-            try:
-                while not self.stop.is_set():
-                    batch_id, members, resent = self._next_batch(after)
-                    if not members:
-                        break
-                    if not resent:
-                        after = max(after, members[-1].subscriber_id)
-                    while len(in_flight) >= concurrency:
-                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            self._settle(fut.result())
-                    if self.stop.is_set():
-                        ledger.release_batch(self.engine, batch_id)
-                        break
-                    self.batches += 1
-                    in_flight.add(pool.submit(self.deliver, batch_id, members))
-            finally:
-                for fut in in_flight:
-                    self._settle(fut.result())
 
 
 class _ProviderPool:
@@ -279,41 +176,18 @@ class _Signals:
             signal.signal(sig, old)
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
+class SendProgress(Protocol):
+    """What the send reports its progress to (the CLI's progress bar, or nothing)."""
 
-    from newsletter.cli.common import console
+    def start(self, total: int) -> None:
+        """The number of recipients this run expects to settle."""
 
-    class RateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f}/s" if speed else "–/s")
-
-    return Progress(
-        TextColumn("sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-        transient=False,
-    )
+    def advance(self, n: int) -> None:
+        """``n`` more recipients were settled."""
 
 
 def _log_default(message: str) -> None:
-    from newsletter.cli.common import console
-
-    console.print(message, markup=False, soft_wrap=True)
+    log.warning("%s", message)
 
 
 def _finish(
@@ -333,6 +207,7 @@ def _fill_counts(report: SendReport, engine: Engine, edition: str) -> int:
     report.sent = c["sent"]
     report.failed = c["failed"]
     report.uncertain = c["uncertain"]
+    report.deferred = c["deferred"]
     report.queued = c["queued"]
     report.suppressed = ledger.suppressed_count(engine, edition)
     report.audience = sum(c.values()) - c["suppressed"] + remaining
@@ -379,8 +254,13 @@ def send_test(
                 reraise=True,
             ):
                 with attempt:
-                    provider.send_batch(issue, chunk)
-            report.sent += len(chunk)
+                    result = provider.send_batch(issue, chunk)
+            # A provider may refuse some addresses of an accepted batch (an SMTP 5xx to one
+            # RCPT): those were not sent, whatever happened to the rest.
+            refused = {**result.rejected, **result.deferred, **result.uncertain}
+            report.sent += sum(1 for r in chunk if r.email not in refused)
+            report.failed += len(refused)
+            report.errors.extend(f"{email}: {why}" for email, why in refused.items())
         except ProviderAuthError as exc:
             raise NewsletterError(f"{provider.name}: {exc}") from None
         except (ProviderRejectedError, ProviderTransientError, ProviderUncertainError) as exc:
@@ -400,7 +280,8 @@ def send_issue(
     dry_run: bool = False,
     test_to: Sequence[str] = (),
     resend_uncertain: bool = False,
-    progress: bool = True,
+    override_checks: str | None = None,
+    progress: SendProgress | bool | None = None,
     engine: Engine | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -410,7 +291,11 @@ def send_issue(
     """Send an approved issue to its audience (or resume a send); see the module docstring.
 
     ``provider`` is a name (``sendgrid``, ``smtp``, ``outbox``) or a Provider instance.
-    ``sleep``/``clock`` are injectable so tests never wait for real backoff.
+    ``progress`` receives the expected total and each settled batch (False/None: nothing).
+    An issue whose pre-send checks failed is refused unless ``override_checks`` gives a
+    reason (recorded in the report). ``sleep``/``clock`` are injectable so tests never wait
+    for real backoff. The report's ``status`` is ``sent``, or ``partial`` when recipients
+    are left to look at (failed, uncertain or deferred: ``newsletter send`` exits 3).
     """
     try:
         return _send_issue(
@@ -421,7 +306,8 @@ def send_issue(
             dry_run=dry_run,
             test_to=test_to,
             resend_uncertain=resend_uncertain,
-            progress=progress,
+            override_checks=override_checks,
+            progress=progress if not isinstance(progress, bool) else None,
             engine=engine,
             sleep=sleep,
             clock=clock,
@@ -437,6 +323,47 @@ def send_issue(
         ) from None
 
 
+def reconcile_before_resend(
+    cfg: Settings,
+    engine: Engine,
+    issue_id: str,
+    *,
+    sleep: Callable[[float], None],
+    stop: threading.Event,
+    log: Log,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Confirm uncertain rows from the provider's events before any is resent.
+
+    Waits until the newest uncertain row was posted ``delivery.reconcile_after`` ago (events
+    arrive late), then marks the rows that a processed/delivered event confirms as ``sent``.
+    Returns how many uncertain rows became sent since the call began (webhook included).
+    """
+    before = ledger.counts(engine, issue_id)["uncertain"]
+    if not before:
+        return 0
+    ledger.reconcile_uncertain(engine, issue_id)
+    wait_for = cfg.delivery.reconcile_after.total_seconds()
+    newest = ledger.newest_uncertain_post(engine, issue_id)
+    if newest is not None:
+        left = wait_for - (now() - newest).total_seconds()
+        if left > 0:
+            log(
+                f"{issue_id}: waiting {left:.0f}s for the provider's events before resending "
+                f"(delivery.reconcile_after is {wait_for:.0f}s)"
+            )
+        # Counted by what was slept, not by the clock: an injected sleep (tests) ends it too.
+        while left > 0 and not stop.is_set():
+            step = min(left, 1.0)
+            sleep(step)
+            left = min(left - step, wait_for - (now() - newest).total_seconds())
+    ledger.reconcile_uncertain(engine, issue_id)
+    after = ledger.counts(engine, issue_id)["uncertain"]
+    reconciled = max(0, before - after)
+    log(f"{issue_id}: {reconciled} of {before} uncertain recipients confirmed by events")
+    return reconciled
+
+
 def _send_issue(
     cfg: Settings,
     secrets: Secrets,
@@ -446,7 +373,8 @@ def _send_issue(
     dry_run: bool,
     test_to: Sequence[str],
     resend_uncertain: bool,
-    progress: bool,
+    override_checks: str | None,
+    progress: SendProgress | None,
     engine: Engine | None,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
@@ -455,7 +383,7 @@ def _send_issue(
 ) -> SendReport:
     started = time.perf_counter()
     archive = Archive(cfg.archive_dir)
-    plan = archive.load_plan(issue_id)
+    plan = archive.load_plan(issue_id)  # refuses an issue.json whose id is not its folder
     own_engine = engine is None
     engine = engine or open_store(cfg)
 
@@ -488,11 +416,17 @@ def _send_issue(
             _fill_counts(report, engine, plan.edition)
             report.already_sent = report.sent
             return report
+        overridden = require_checks_passed(archive, issue_id, override_checks)
         html = archive.read_text(issue_id, "email.html")
         text = archive.read_text(issue_id, "email.txt")
         issue = outgoing_issue(cfg, plan, html, text)
         if dry_run:
             return _dry_run(cfg, secrets, plan, issue, engine, provider, pool, log, started)
+        if overridden:
+            log(
+                f"{issue_id}: sending despite failed checks ({'; '.join(overridden)[:300]}): "
+                f"override reason: {override_checks}"
+            )
 
         first = pool.get()
         key = secret_key(secrets, first.name, log)
@@ -513,20 +447,23 @@ def _send_issue(
         report.already_sent = already
         report.recovered_released = recovered.released
         report.recovered_uncertain = recovered.uncertain
+        report.checks_overridden = overridden
+        report.override_reason = override_checks if overridden else None
 
         stop_event = stop or threading.Event()
-        # The count costs a pass over the audience: only the progress bar needs it up front.
-        total = ledger.audience_remaining(engine, issue_id, plan.edition) if progress else 0
-        to_resend = ledger.counts(engine, issue_id)["uncertain"] if resend_uncertain else 0
-        total += to_resend
-        with _Signals(stop_event, log), _progress_bar(total, progress) as bar:
-            task = bar.add_task("send", total=total or None)
-            backend: type[Dispatcher] = Dispatcher
-            if cfg.delivery.backend == "celery":
-                from newsletter.delivery.celery_send import CeleryDispatcher
-
-                backend = CeleryDispatcher
-            dispatcher = backend(
+        with _Signals(stop_event, log):
+            to_resend = 0
+            if resend_uncertain:
+                report.reconciled = reconcile_before_resend(
+                    cfg, engine, issue_id, sleep=sleep, stop=stop_event, log=log
+                )
+                to_resend = ledger.counts(engine, issue_id)["uncertain"]
+            if progress is not None:
+                # The count costs a pass over the audience: only a progress display needs it.
+                c = ledger.counts(engine, issue_id)
+                total = ledger.audience_remaining(engine, issue_id, plan.edition)
+                progress.start(total + to_resend + c["deferred"])
+            dispatcher = dispatcher_class(cfg)(
                 cfg,
                 engine,
                 issue,
@@ -538,9 +475,10 @@ def _send_issue(
                 clock=clock,
                 stop=stop_event,
                 log=log,
-                on_progress=lambda n: bar.advance(task, n),
+                on_progress=progress.advance if progress is not None else None,
             )
-            dispatcher.run(cfg.delivery.concurrency)
+            if not stop_event.is_set():
+                dispatcher.run(cfg.delivery.concurrency)
 
         remaining = _fill_counts(report, engine, plan.edition)
         report.batches = dispatcher.batches
@@ -556,9 +494,11 @@ def _send_issue(
             and remaining == 0
         )
         if done:
-            report.status = "sent"
-            archive.set_status(issue_id, "sent")
-            issues_repo.set_issue_status(engine, issue_id, "sent")
+            # Everyone was tried; "partial" when some did not certainly get it: a re-run
+            # retries the deferred, --resend-uncertain the uncertain, the report names them.
+            report.status = "partial" if report.to_look_at else "sent"
+            archive.set_status(issue_id, "partial" if report.to_look_at else "sent")
+            issues_repo.set_issue_status(engine, issue_id, report.status)
         _finish(archive, engine, report)
         if dispatcher.fatal is not None:
             raise NewsletterError(
@@ -624,8 +564,10 @@ def _dry_run(
 
 __all__ = [
     "Dispatcher",
+    "SendProgress",
     "SendReport",
     "outgoing_issue",
+    "reconcile_before_resend",
     "resolve_provider",
     "send_issue",
     "send_test",

@@ -7,6 +7,7 @@ The thread dispatcher and the Celery workers both call :class:`BatchPoster`, so 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from newsletter.config import Secrets, Settings
@@ -47,23 +49,46 @@ class BatchOutcome:
 
     batch_id: str
     size: int
-    status: str  # sent | failed | uncertain | skipped | released | auth | crash
+    status: str  # sent | failed | uncertain | deferred | skipped | released | auth | crash
     error: str | None = None
+    retry_after: float | None = None
+    """For ``deferred``: the provider's last Retry-After hint, in seconds."""
+
+
+def spread(hint: float, base: float, rng: random.Random) -> float:
+    """A wait of at least ``hint``, plus up to half of it again (and ``base``) at random.
+
+    Every thread throttled at once gets the same Retry-After: waiting exactly that long would
+    send them all back together (a thundering herd), so each draws its own extra wait.
+    """
+    return hint + rng.uniform(0, max(base, hint / 2))
 
 
 class RetryWait:
-    """Exponential backoff with full jitter, never shorter than the provider's hint."""
+    """Exponential backoff with full jitter; never shorter than the provider's hint."""
 
-    def __init__(self, base: float, cap: float) -> None:
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
+        self.base = base
+        self.rng = rng or random.Random()
         self.jitter = wait_random_exponential(multiplier=base, max=cap)
 
     def __call__(self, state: RetryCallState) -> float:
-        delay = float(self.jitter(state))
         exc = state.outcome.exception() if state.outcome else None
         hint = getattr(exc, "retry_after", None)
-        if hint is not None and hint > delay:
-            delay = float(hint)
-        return delay
+        if hint is not None and hint > 0:
+            return spread(float(hint), self.base, self.rng)
+        return float(self.jitter(state))
+
+
+class _StopAt(stop_base):
+    """Stop retrying once the send's retry window is over."""
+
+    def __init__(self, poster: BatchPoster) -> None:
+        self.poster = poster
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        deadline = self.poster.deadline
+        return deadline is not None and self.poster.clock() >= deadline
 
 
 class BatchPoster:
@@ -84,6 +109,8 @@ class BatchPoster:
         *,
         sleep: Callable[[float], None] = time.sleep,
         stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        deadline: float | None = None,
     ) -> None:
         self.cfg = cfg
         self.engine = engine
@@ -92,6 +119,9 @@ class BatchPoster:
         self.bucket = bucket
         self.sleep = sleep
         self.stop = stop or threading.Event()
+        self.clock = clock
+        # Past the send's retry window a transient refusal defers the batch at once.
+        self.deadline = deadline
         self.wait = RetryWait(cfg.delivery.retry_base_delay, cfg.delivery.retry_max_delay)
 
     def _pause(self, seconds: float) -> None:
@@ -134,7 +164,7 @@ class BatchPoster:
             return result
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.cfg.delivery.max_attempts),
+            stop=stop_after_attempt(self.cfg.delivery.max_attempts) | _StopAt(self),
             wait=self.wait,
             retry=retry_if_exception_type(ProviderTransientError),
             sleep=self._pause,
@@ -145,10 +175,11 @@ class BatchPoster:
         except _Interrupted:
             return BatchOutcome(batch_id, ledger.release_batch(self.engine, batch_id), "released")
         except ProviderTransientError as exc:
-            msg = f"gave up after {self.cfg.delivery.max_attempts} attempts: {exc}"
-            return BatchOutcome(
-                batch_id, ledger.mark_batch(self.engine, batch_id, "failed", msg), "failed", msg
-            )
+            # Never final: the rows are certainly unsent and retried later in the retry window
+            # (or by the next run of the send).
+            msg = f"deferred after {retrying.statistics.get('attempt_number', 1)} attempts: {exc}"
+            n = ledger.mark_batch(self.engine, batch_id, "deferred", msg)
+            return BatchOutcome(batch_id, n, "deferred", msg, getattr(exc, "retry_after", None))
         except ProviderRejectedError as exc:
             msg = f"rejected: {exc}"
             return BatchOutcome(
@@ -226,4 +257,12 @@ def secret_key(secrets: Secrets, provider_name: str, log: Log) -> bytes:
     )
 
 
-__all__ = ["DEV_SECRET_KEY", "BatchOutcome", "BatchPoster", "Log", "RetryWait", "secret_key"]
+__all__ = [
+    "DEV_SECRET_KEY",
+    "BatchOutcome",
+    "BatchPoster",
+    "Log",
+    "RetryWait",
+    "secret_key",
+    "spread",
+]

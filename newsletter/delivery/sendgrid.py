@@ -46,6 +46,8 @@ from newsletter.delivery.base import (
     ProviderUncertainError,
     Recipient,
 )
+from newsletter.delivery.message import LIST_ID, list_id
+from newsletter.personalization import FIRST_NAME_HTML, html_tokens, html_values
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,8 @@ def _content(issue: OutgoingIssue) -> list[dict[str, str]]:
     if issue.text:
         content.append({"type": "text/plain", "value": issue.text})
     if issue.html:
-        content.append({"type": "text/html", "value": issue.html})
+        # The HTML part names the HTML-escaped copies of personal values (see html_tokens).
+        content.append({"type": "text/html", "value": html_tokens(issue.html)})
     if not content:
         raise ProviderRejectedError(f"issue {issue.issue_id}: neither a text nor an HTML part")
     return content
@@ -178,6 +181,8 @@ def prepare_payload(
         values = r.values
         if type(values) is not dict:
             values = dict(values)
+        if values and FIRST_NAME_HTML not in values:
+            values = {**values, **html_values(values)}
         if values and (sum(map(len, values)) + sum(map(len, values.values()))) * 4 > (
             MAX_SUBSTITUTION_BYTES
         ):
@@ -226,6 +231,7 @@ def prepare_payload(
         "subject": issue.subject,
         "content": content,
         "categories": _categories(issue),
+        "headers": {LIST_ID: list_id(issue.edition, issue.sender_email, issue.list_name)},
     }
     if issue.reply_to:
         reply_name, reply_email = parseaddr(issue.reply_to)

@@ -22,7 +22,6 @@ import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,12 @@ from newsletter.delivery.base import (
     ProviderUncertainError,
     Recipient,
 )
-from newsletter.delivery.message import SEND_POLICY, build_message, preview_message
+from newsletter.delivery.message import (
+    SEND_POLICY,
+    SEND_POLICY_UTF8,
+    build_message,
+    preview_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +291,7 @@ class SmtpProvider:
                 tally.add(_REJECTED, email, str(exc))
                 continue
             utf8 = not email.isascii()
-            data = msg.as_bytes(policy=policy.SMTPUTF8 if utf8 else SEND_POLICY)
+            data = msg.as_bytes(policy=SEND_POLICY_UTF8 if utf8 else SEND_POLICY)
             outcome = self._send_one(conn, issue.sender_email, email, data)
             if outcome.kind == _LOST:
                 # The connection was closed before this message started (idle too long, 421):

@@ -25,7 +25,7 @@ EMAIL_TEXT = "email.txt"
 WEB_HTML = "web.html"
 CHECKS_JSON = "checks.json"
 INLINE_CSS = "email/inline.css"
-FROZEN_STATUSES = ("sending", "sent")
+FROZEN_STATUSES = ("sending", "sent", "partial")
 
 
 class RenderedIssue(BaseModel):

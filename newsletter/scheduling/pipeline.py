@@ -21,7 +21,7 @@ from newsletter.errors import NewsletterError
 from newsletter.models import Edition
 from newsletter.scheduling.logs import log_event
 
-NoticeKind = Literal["draft", "held", "missed", "failed", "sent"]
+NoticeKind = Literal["draft", "held", "missed", "failed", "sent", "partial"]
 ALERTS_FILE = "alerts.jsonl"
 
 
@@ -59,6 +59,17 @@ NotifyFn = Callable[[Settings, Notice], None]
 
 class SendInterrupted(NewsletterError):
     """The send stopped early on shutdown; the ledger lets the next run resume it."""
+
+
+class SendPartial(NewsletterError):
+    """The send finished with recipients to look at (failed, uncertain or deferred).
+
+    ``retry`` is True while some are deferred: the next check runs the send again for them.
+    """
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 def preview_url(cfg: Settings, issue_id: str) -> str:
@@ -106,7 +117,7 @@ def real_render(cfg: Settings, issue_id: str) -> None:
         raise NewsletterError(f"{issue_id}: pre-send checks failed: {'; '.join(failed)}")
 
 
-_COUNTS = ("audience", "sent", "failed", "uncertain", "suppressed", "already_sent")
+_COUNTS = ("audience", "sent", "failed", "uncertain", "deferred", "suppressed", "already_sent")
 
 
 def summarize(report: Any) -> str:
@@ -150,6 +161,12 @@ class RealSteps:
             raise SendInterrupted(
                 f"{issue_id}: send interrupted ({summary}); it resumes on restart"
             )
+        if getattr(report, "status", "sent") == "partial":
+            errors = "; ".join(getattr(report, "errors", None) or [])[:300]
+            raise SendPartial(
+                f"{issue_id}: send ended {summary}{' - ' + errors if errors else ''}",
+                retry=bool(getattr(report, "deferred", 0)),
+            )
         if getattr(report, "status", "sent") != "sent":
             errors = "; ".join(getattr(report, "errors", None) or [])[:300]
             raise NewsletterError(
@@ -186,6 +203,7 @@ def email_editors(cfg: Settings, secrets: Secrets, notice: Notice) -> None:
         "missed": "MISSED its slot",
         "failed": "a scheduled step failed",
         "sent": "sent",
+        "partial": "sent, with recipients to look at",
     }
     subject = f"[{cfg.site.name}] {notice.issue_id}: {titles[notice.kind]}"
     text = f"{notice.message}\n\nPreview and approve: {notice.preview_url}\n"

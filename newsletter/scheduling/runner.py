@@ -28,6 +28,7 @@ from newsletter.scheduling.pipeline import (
     NoticeKind,
     Pipeline,
     SendInterrupted,
+    SendPartial,
     preview_url,
 )
 from newsletter.scheduling.slots import SlotTrigger, assemble_time, next_slot, previous_slot
@@ -188,9 +189,11 @@ class SlotRunner:
 
                     approve_issue(self.archive, iid)
                     log_event("send.auto_approved", edition=edition, issue=iid)
-                if plan.status != "sending":  # a resumed send keeps what was rendered
+                if plan.status not in ("sending", "partial"):  # a resumed send keeps its files
                     self.pipeline.render(self.cfg, iid)
                 summary = self.pipeline.send(self.cfg, iid)
+            except SendPartial as exc:
+                return self._partial(claim, edition, slot, exc)
             except Exception as exc:
                 return self._failed(claim, edition, slot, "send", exc)
             self._finish(claim, "done", summary, self.clock())
@@ -264,6 +267,22 @@ class SlotRunner:
             text = f"{step} of {claim.issue_id} failed: {reason}. It is retried at the next check."
             self._notify("failed", edition, claim.issue_id, slot, text)
         return Outcome(edition, claim.issue_id, step, "failed", reason)
+
+    def _partial(self, claim: Claim, edition: Edition, slot: datetime, exc: SendPartial) -> Outcome:
+        """The send finished with recipients to look at: alert the editors (once per outcome).
+
+        While some are deferred the slot stays retryable (``failed``): the next check sends
+        to them again; otherwise it is ``done`` and the report names who to look at.
+        """
+        reason = _reason(exc)
+        status: RunStatus = "failed" if exc.retry else "done"
+        self._finish(claim, status, reason, self.clock())
+        log_event("send.partial", level=30, edition=edition, issue=claim.issue_id, reason=reason)
+        before = claim.previous
+        if before is None or before.detail != reason:
+            more = " Deferred recipients are retried at the next check." if exc.retry else ""
+            self._notify("partial", edition, claim.issue_id, slot, f"{reason}.{more}")
+        return Outcome(edition, claim.issue_id, "send", status, reason)
 
     def _notify(self, kind: NoticeKind, edition: str, iid: str, slot: datetime, text: str) -> None:
         notice = Notice(kind, edition, iid, slot, text, preview_url(self.cfg, iid))

@@ -7,8 +7,10 @@ Protocol (see newsletter/delivery/dispatcher.py for the why):
    claim of the same person impossible, whoever runs it.
 2. ``mark_posted``: commits ``posted_at`` right before the request. Only rows still
    ``queued`` and unposted are taken, so a batch a recovering process took away is skipped.
-3. ``mark_sent`` / ``mark_failed`` / ``mark_uncertain`` / ``unmark_posted`` (transient error:
-   the provider certainly did nothing) — one UPDATE per batch.
+3. ``mark_sent`` / ``mark_batch`` (``failed``, ``uncertain``, ``deferred``) / ``unmark_posted``
+   (transient error: the provider certainly did nothing) — one UPDATE per batch.
+   ``deferred`` rows (transient refusals past the retry budget) are certainly unsent: the
+   send, or its next run, moves them back into a new batch with ``requeue``.
 4. ``recover``: at start, ``queued`` rows never posted are released (deleted, so the audience
    query picks them up again); ``queued`` rows that may have been posted become ``uncertain``.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import (
@@ -35,7 +38,7 @@ from sqlalchemy import (
 )
 
 from newsletter.store._sql import upsert, utcnow, write_tx
-from newsletter.store.tables import LEDGER_STATUSES, sends, subscribers, suppressions
+from newsletter.store.tables import LEDGER_STATUSES, events, sends, subscribers, suppressions
 
 
 class Claimed(NamedTuple):
@@ -356,14 +359,19 @@ def open_batches(engine: Engine, issue_id: str) -> dict[str, int]:
     return {str(batch): int(n) for batch, n in rows}
 
 
-def requeue_uncertain(engine: Engine, issue_id: str, limit: int, batch_id: str) -> list[Claimed]:
-    """Move up to ``limit`` uncertain rows into a new queued batch (``--resend-uncertain``)."""
+def requeue(engine: Engine, issue_id: str, status: str, limit: int, batch_id: str) -> list[Claimed]:
+    """Move up to ``limit`` rows of one status into a new queued batch.
+
+    ``uncertain`` for ``--resend-uncertain``; ``deferred`` for the retries of a send.
+    """
+    if status not in ("uncertain", "deferred"):
+        raise ValueError(f"cannot requeue {status!r} rows")
     now = utcnow()
     with write_tx(engine) as conn:
         ids = (
             conn.execute(
                 select(sends.c.id)
-                .where(sends.c.issue_id == issue_id, sends.c.status == "uncertain")
+                .where(sends.c.issue_id == issue_id, sends.c.status == status)
                 .order_by(sends.c.subscriber_id)
                 .limit(limit)
             )
@@ -374,10 +382,58 @@ def requeue_uncertain(engine: Engine, issue_id: str, limit: int, batch_id: str) 
             return []
         conn.execute(
             update(sends)
-            .where(sends.c.id.in_(ids), sends.c.status == "uncertain")
+            .where(sends.c.id.in_(ids), sends.c.status == status)
             .values(status="queued", batch=batch_id, posted_at=None, updated_at=now)
         )
         return _batch_members(conn, batch_id)
+
+
+def requeue_uncertain(engine: Engine, issue_id: str, limit: int, batch_id: str) -> list[Claimed]:
+    """Move up to ``limit`` uncertain rows into a new queued batch (``--resend-uncertain``)."""
+    return requeue(engine, issue_id, "uncertain", limit, batch_id)
+
+
+CONFIRMING_EVENTS = ("processed", "delivered")
+"""Provider events proving the provider accepted a message (the webhook records them)."""
+
+
+def reconcile_uncertain(engine: Engine, issue_id: str) -> int:
+    """Uncertain rows the provider's recorded events confirm become ``sent``; returns how many.
+
+    The webhook confirms rows as events arrive; this pass also catches events recorded while
+    the row was not yet (or no longer) uncertain, e.g. before a crash was recovered.
+    """
+    confirmed = exists().where(
+        events.c.issue_id == issue_id,
+        events.c.email == sends.c.email,
+        events.c.event.in_(CONFIRMING_EVENTS),
+    )
+    with write_tx(engine) as conn:
+        result = conn.execute(
+            update(sends)
+            .where(sends.c.issue_id == issue_id, sends.c.status == "uncertain", confirmed)
+            .values(
+                status="sent",
+                last_error="reconciled: confirmed by the provider's events",
+                updated_at=utcnow(),
+            )
+        )
+    return int(result.rowcount)
+
+
+def newest_uncertain_post(engine: Engine, issue_id: str) -> datetime | None:
+    """When the most recent uncertain row was posted (or last touched), or None if none is."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(func.max(func.coalesce(sends.c.posted_at, sends.c.updated_at))).where(
+                sends.c.issue_id == issue_id, sends.c.status == "uncertain"
+            )
+        ).scalar_one_or_none()
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite returns the aggregate of a DateTime as text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def counts(engine: Engine, issue_id: str) -> dict[str, int]:
@@ -414,6 +470,7 @@ def emails_with_status(engine: Engine, issue_id: str, status: str) -> list[str]:
 
 
 __all__ = [
+    "CONFIRMING_EVENTS",
     "Claimed",
     "Recovery",
     "audience_left_after",
@@ -425,11 +482,14 @@ __all__ = [
     "mark_batch",
     "mark_posted",
     "mark_sent",
+    "newest_uncertain_post",
     "open_batches",
     "queued_members",
+    "reconcile_uncertain",
     "recover",
     "recover_batch",
     "release_batch",
+    "requeue",
     "requeue_uncertain",
     "sent_emails",
     "settle_emails",

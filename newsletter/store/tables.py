@@ -35,7 +35,9 @@ metadata = MetaData(
 )
 
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
-LEDGER_STATUSES = ("queued", "sent", "failed", "uncertain", "suppressed")
+# ``deferred``: transiently refused until the retry window ran out; certainly not sent, and
+# retried by the next run of the send.
+LEDGER_STATUSES = ("queued", "sent", "failed", "uncertain", "suppressed", "deferred")
 
 subscribers = Table(
     "subscribers",

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 
 from newsletter.config import Secrets, Settings
-from newsletter.delivery import dispatcher
+from newsletter.delivery import factory
 from newsletter.delivery.base import BatchResult, OutgoingIssue, Provider, Recipient
 
 _lock = threading.Lock()
@@ -56,12 +56,12 @@ def main() -> None:
     argv = sys.argv[1:]
     split = argv.index("--")
     args = parser.parse_args(argv[:split])
-    real = dispatcher.resolve_provider
+    real = factory.make_provider
 
-    def make(cfg: Settings, secrets: Secrets, name: str | None) -> Provider:
+    def make(cfg: Settings, secrets: Secrets | None = None, name: str | None = None) -> Provider:
         return KillingProvider(real(cfg, secrets, name), args.kill_at, args.delay)
 
-    dispatcher.resolve_provider = make  # type: ignore[assignment]
+    factory.make_provider = make  # type: ignore[assignment]
     from newsletter.cli import main as cli_main
 
     cli_main(argv[split + 1 :])

@@ -29,6 +29,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -404,6 +405,8 @@ class FakeSendGrid:
         self.accepted_requests = 0
         self.accepted_recipients = 0
         self._faults: deque[Fault] = deque()
+        self._down_until = 0.0
+        self._down_fault: Fault | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd = _Server(("127.0.0.1", port), _Handler)
@@ -444,6 +447,12 @@ class FakeSendGrid:
         with self._lock:
             self._faults.extend(faults)
 
+    def outage(self, seconds: float, status: int = 503, retry_after: float | None = None) -> None:
+        """Answer every request with ``status`` for the next ``seconds`` (a provider outage)."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+            self._down_fault = Fault.server_error(status, retry_after)
+
     def pending_faults(self) -> int:
         with self._lock:
             return len(self._faults)
@@ -466,6 +475,8 @@ class FakeSendGrid:
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
+            if self._down_fault is not None and time.monotonic() < self._down_until:
+                return self._down_fault
             if self._faults:
                 return self._faults.popleft()
             if self.random_faults and self._random.random() < self.fault_rate:
