@@ -31,6 +31,7 @@ class SignupSite:
     client: TestClient
     engine: sa.Engine
     outbox: Path
+    key: str = SECRET_KEY
 
     def mails(self, kind: str = "confirm") -> list[dict[str, str]]:
         """Every email of one kind the outbox wrote (delivered.log: one line per message)."""
@@ -59,7 +60,7 @@ class SignupSite:
 
     def stamp(self, age: float = 60, minimum: float = 3) -> str:
         """A form timestamp as the signup page signs it, issued ``age`` seconds ago."""
-        return make_stamp(SECRET_KEY.encode(), time.time() - age, minimum)
+        return make_stamp(self.key.encode(), time.time() - age, minimum)
 
     def form(self, address: str, **fields: Any) -> Any:
         data = {"email": address, "midweek": "on", "sunday": "on", "ts": self.stamp(), **fields}
