@@ -35,7 +35,14 @@ class SignupSite:
 
     def mails(self, kind: str = "confirm") -> list[dict[str, str]]:
         """Every email of one kind the outbox wrote (delivered.log: one line per message)."""
+        self.flush()
         return delivered(self.outbox / f"signup-{kind}")
+
+    def flush(self) -> None:
+        """Wait for the app's mail thread to hand every queued email to the outbox."""
+        runtime = getattr(self.client.app.state, "signup", None)  # type: ignore[attr-defined]
+        if runtime is not None:
+            assert runtime.mails.flush(30)
 
     def sent_total(self) -> int:
         return sum(len(self.mails(k)) for k in KINDS)

@@ -10,13 +10,14 @@ from newsletter.signup.flow import (
     request_signup,
     resend,
 )
-from newsletter.signup.mails import SignupMailer
+from newsletter.signup.mails import MailQueue, SignupMailer
 from newsletter.signup.snippet import snippet_html
 from newsletter.signup.tokens import make_stamp, new_token, plausible_token, stamp_ok, stamp_state
 
 __all__ = [
     "ConfirmOutcome",
     "MailJob",
+    "MailQueue",
     "SignupAttempt",
     "SignupChallenge",
     "SignupMailer",

@@ -9,6 +9,9 @@ never the name from the form, which anyone could have typed.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,4 +145,52 @@ class SignupMailer:
         if missed:
             log.error("signup %s email not sent: %s", job.kind, next(iter(missed.values())))
             return False
+        return True
+
+
+class MailQueue:
+    """Sends signup emails on one background thread, in the order they were queued.
+
+    The web answer never waits for an email (building a MIME message costs more than the
+    whole signup transaction), and a burst of signups does not take the request threads'
+    time. Queued emails live in memory only (a token is never stored in the clear): if the
+    process dies first, the reader asks again once the per-address limit allows.
+    """
+
+    def __init__(self, mailer: SignupMailer, maxsize: int = 10_000) -> None:
+        self.mailer = mailer
+        self._queue: queue.Queue[MailJob] = queue.Queue(maxsize=maxsize)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job: MailJob) -> bool:
+        """Queue one email; False (and logged) when the queue is full."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="signup-mail", daemon=True)
+                self._thread.start()
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            log.error("signup %s email not sent: the mail queue is full", job.kind)
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                self.mailer.send(job)
+            except Exception:
+                log.exception("signup %s email not sent", job.kind)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued email was handed to the provider (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
         return True

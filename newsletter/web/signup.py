@@ -3,7 +3,7 @@
 Every well-formed signup answers 202 with the same body whatever the address's state (new,
 pending, active, unsubscribed, bounced, complained, or unknown to any mail server) and
 whether or not a trap or limit dropped it: the answer reveals nothing. Only bad syntax gets
-a 422 naming the field. Emails go out after the answer (a background task), so the time to
+a 422 naming the field. Emails go out after the answer (a mail thread), so the time to
 answer does not tell either. ``GET /confirm`` changes nothing (mail scanners open links);
 the Confirm button posts.
 """
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +30,7 @@ from newsletter.errors import ConfigError
 from newsletter.personalization import sign_token
 from newsletter.signup import (
     MailJob,
+    MailQueue,
     SignupAttempt,
     SignupChallenge,
     SignupMailer,
@@ -68,7 +69,7 @@ NO_DB = "Signup is not available right now. Please try again in a few minutes."
 class SignupRuntime:
     """Per-app signup state: the mailer, the optional challenge, the form-stamp key."""
 
-    mailer: SignupMailer
+    mails: MailQueue
     challenge: SignupChallenge | None
     stamp_key: bytes
 
@@ -88,9 +89,14 @@ def _runtime(request: Request, ctx: WebContext) -> SignupRuntime:
                 raise HTTPException(503, NO_DB) from None
             # Without NEWSLETTER_SECRET_KEY the stamps are signed with a key of this process.
             key = ctx.secret_key or os.urandom(32)
-            runtime = SignupRuntime(SignupMailer(ctx.cfg, ctx.secrets), challenge, key)
+            runtime = SignupRuntime(MailQueue(SignupMailer(ctx.cfg, ctx.secrets)), challenge, key)
             state.signup = runtime
     return runtime
+
+
+async def _passes(check: SignupChallenge | None, attempt: SignupAttempt) -> bool:
+    # Without a challenge there is nothing to run (and no thread to hop to).
+    return True if check is None else await run_in_threadpool(passes, check, attempt)
 
 
 def _client(request: Request) -> tuple[str, str]:
@@ -219,7 +225,7 @@ def _text(form: FormData, name: str) -> str:
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-async def subscribe_post(request: Request, ctx: Ctx, background: BackgroundTasks) -> Response:
+async def subscribe_post(request: Request, ctx: Ctx) -> Response:
     """The signup form: 202 and the same page for every address; 422 for bad syntax."""
     runtime = _runtime(request, ctx)
     form = await _form(request)
@@ -255,13 +261,13 @@ async def subscribe_post(request: Request, ctx: Ctx, background: BackgroundTasks
     trapped = (
         bool(_text(form, "website"))
         or state != "ok"
-        or not await run_in_threadpool(passes, runtime.challenge, attempt)
+        or not await _passes(runtime.challenge, attempt)
     )
     if not trapped:
         req = SignupRequest(email, name, midweek, sunday, "form", ip, agent, source or None)
         job = await run_in_threadpool(_run_signup, ctx, runtime, req)
         if job is not None:
-            background.add_task(runtime.mailer.send, job)
+            runtime.mails.submit(job)
     return _accepted_page(ctx)
 
 
@@ -312,7 +318,7 @@ def _field_errors(errors: Mapping[str, str]) -> JSONResponse:
 
 
 @router.post("/api/subscribe")
-async def subscribe_api(request: Request, ctx: Ctx, background: BackgroundTasks) -> Response:
+async def subscribe_api(request: Request, ctx: Ctx) -> Response:
     """JSON signup ``{"email", "name"?, "editions"?, "source"?}``: 202 alike for every address."""
     runtime = _runtime(request, ctx)
     allowed, origin = _origin_allowed(request, ctx)
@@ -338,9 +344,7 @@ async def subscribe_api(request: Request, ctx: Ctx, background: BackgroundTasks)
     fields = {k: v for k, v in data.items() if isinstance(v, str)}
     attempt = SignupAttempt(fields=fields, channel="api", ip=ip, user_agent=agent)
     trapped = (
-        not allowed
-        or bool(fields.get("website"))
-        or not await run_in_threadpool(passes, runtime.challenge, attempt)
+        not allowed or bool(fields.get("website")) or not await _passes(runtime.challenge, attempt)
     )
     if not trapped:
         req = SignupRequest(
@@ -348,7 +352,7 @@ async def subscribe_api(request: Request, ctx: Ctx, background: BackgroundTasks)
         )
         job = await run_in_threadpool(_run_signup, ctx, runtime, req)
         if job is not None:
-            background.add_task(runtime.mailer.send, job)
+            runtime.mails.submit(job)
     return _cors(JSONResponse(ACCEPTED, status_code=202), origin if allowed else None)
 
 
@@ -431,7 +435,7 @@ def confirm_form(ctx: Ctx, t: Token = None) -> Response:
 
 
 @router.post("/confirm", response_class=HTMLResponse)
-async def confirm_post(request: Request, ctx: Ctx, background: BackgroundTasks) -> Response:
+async def confirm_post(request: Request, ctx: Ctx) -> Response:
     """Confirm: the address becomes active with its editions; shows the preferences page."""
     check_same_origin(request, frozenset({_public_host(ctx)}))
     runtime = _runtime(request, ctx)
@@ -453,7 +457,7 @@ async def confirm_post(request: Request, ctx: Ctx, background: BackgroundTasks) 
     assert outcome.email is not None
     if outcome.welcome:
         job = MailJob("welcome", outcome.email, subscriber_id=outcome.subscriber_id)
-        background.add_task(runtime.mailer.send, job)
+        runtime.mails.submit(job)
     sub = await run_in_threadpool(_editions, ctx, outcome.email)
     editions = ctx.cfg.editions
     return _no_store(
@@ -481,7 +485,7 @@ def _editions(ctx: WebContext, email: str) -> tuple[bool, bool]:
 
 
 @router.post("/confirm/resend", response_class=HTMLResponse)
-async def confirm_resend(request: Request, ctx: Ctx, background: BackgroundTasks) -> Response:
+async def confirm_resend(request: Request, ctx: Ctx) -> Response:
     """A fresh link for an expired one (the usual limits apply); answers like a signup."""
     check_same_origin(request, frozenset({_public_host(ctx)}))
     runtime = _runtime(request, ctx)
@@ -495,5 +499,5 @@ async def confirm_resend(request: Request, ctx: Ctx, background: BackgroundTasks
     except SQLAlchemyError:
         raise HTTPException(503, NO_DB) from None
     if job is not None:
-        background.add_task(runtime.mailer.send, job)
+        runtime.mails.submit(job)
     return _accepted_page(ctx)
