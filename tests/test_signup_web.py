@@ -359,3 +359,31 @@ def _secrets() -> Any:
     from web_support import secrets
 
     return secrets()
+
+
+def test_signup_works_without_a_secret_key(tmp_path: Path, db: sa.Engine) -> None:  # noqa: F811
+    from fastapi.testclient import TestClient
+    from web_support import project, secrets
+
+    from newsletter.web import create_app
+
+    cfg = project(tmp_path)
+    client = TestClient(create_app(cfg, secrets(key=None), engine=db), base_url="http://127.0.0.1")
+    site = SignupSite(cfg, client, db, cfg.path(cfg.delivery.outbox.dir))
+    page = client.get("/subscribe")
+    stamp = page.text.split('name="ts" value="')[1].split('"')[0]
+    assert stamp.split(".")[1] == "3"  # the page's minimum time is signed into the stamp
+    assert site.api("nokey@example.com").status_code == 202
+    done = client.post("/confirm", data={"t": site.token("nokey@example.com")})
+    assert done.status_code == 200 and "You're subscribed" in done.text
+    assert "preferences?t=" not in done.text  # nothing to sign preference links with
+    assert site.row("nokey@example.com")["status"] == "active"  # type: ignore[index]
+
+
+def test_cli_add_of_a_pending_address_activates_it(site: SignupSite) -> None:
+    from newsletter.store.subscribers import add_subscriber as cli_add
+
+    site.api("p@example.com")
+    sub, created = cli_add(site.engine, "p@example.com", source="cli")
+    assert not created and sub.status == "active"
+    assert [c.method for c in site.consents("p@example.com")] == ["double-opt-in", "cli"]

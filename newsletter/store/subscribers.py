@@ -155,7 +155,8 @@ def add_subscriber(
     """Add one subscriber or update their name/editions; returns (subscriber, created).
 
     An address that unsubscribed, bounced or complained stays that way, unless
-    ``resubscribe`` is given for an unsubscribed one (they asked to come back).
+    ``resubscribe`` is given for an unsubscribed one (they asked to come back); a pending
+    (never confirmed) one becomes active. Each addition appends a ``cli`` consent record.
     """
     address = normalise_email(email)
     midweek, sunday = parse_editions(editions)
@@ -190,6 +191,11 @@ def add_subscriber(
             if resubscribe and existing.status == "unsubscribed":
                 values["status"] = "active"
                 values["unsubscribed_at"] = None
+                record_cli_consent(conn, address, source=source, at=now)
+            elif existing.status == "pending":
+                # An operator adding an address that signed up but never confirmed vouches
+                # for it (recorded as a cli consent).
+                values["status"] = "active"
                 record_cli_consent(conn, address, source=source, at=now)
             conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(values))
             created = False
