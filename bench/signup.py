@@ -73,9 +73,11 @@ async def _storm(base: str, n: int) -> tuple[list[float], list[str], list[int], 
     accepted: list[int] = []
     latencies: list[float] = []
     errors: list[str] = []
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        # One GET first: the app opens and migrates the store on first use.
-        await client.get("/subscribe")
+    # One GET first (the app opens and migrates the store on first use), on its own
+    # connection: an idle pooled connection could meet uvicorn's 5 s keep-alive timeout.
+    async with httpx.AsyncClient(base_url=base) as warm:
+        await warm.get("/subscribe")
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
 
         async def one(i: int) -> None:
             start = time.perf_counter()
