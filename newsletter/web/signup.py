@@ -10,6 +10,7 @@ the Confirm button posts.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -287,8 +289,6 @@ def _origin_allowed(request: Request, ctx: WebContext) -> tuple[bool, str | None
 
 
 def _public_host(ctx: WebContext) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(ctx.public_url).netloc.lower()
 
 
@@ -326,8 +326,6 @@ async def subscribe_api(request: Request, ctx: Ctx) -> Response:
     if len(body) > 10_000:
         return _field_errors({"body": "the request body is too large"})
     try:
-        import json
-
         data = json.loads(body)
     except ValueError:
         return _cors(_field_errors({"body": "the body must be a JSON object"}), origin)
