@@ -171,7 +171,8 @@ def main() -> None:
         "client (signup.rate_per_ip raised for the run). Lost = an address without both its "
         f"pending row and its confirmation .eml: {result['pending_rows']} pending rows, "
         f"{result['tokens']} token hashes, {result['consents']} consent records, "
-        f"{result['confirmation_emails']} confirmation emails.\n"
+        f"{result['confirmation_emails']} confirmation emails. The machine's load average "
+        f"during the run: {result['load_average']:.1f} on {os.cpu_count()} cores.\n"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "signup.md").write_text("# Signup\n\n" + table + note, encoding="utf-8")
