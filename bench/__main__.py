@@ -16,6 +16,7 @@ BENCHES = [
     "schedule",
     "web",
     "delivery_trust",
+    "signup",
 ]
 
 

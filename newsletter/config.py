@@ -345,6 +345,75 @@ class WebConfig(Section):
     public_url: HttpUrl = "https://almanac.example/newsletter"
 
 
+def _between(value: timedelta, low: timedelta, high: timedelta) -> timedelta:
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high} (got {value})")
+    return value
+
+
+class SignupConfig(Section):
+    """Public signup (double opt-in) and its anti-abuse limits; see README "Signup"."""
+
+    confirm_ttl: Duration = timedelta(hours=72)
+    """How long a confirmation link stays valid; unconfirmed new addresses are purged after."""
+    rate_per_ip: int = Field(default=10, ge=1, le=1_000_000)
+    """Signup requests one IP address may make per ``rate_window`` (kept in the store)."""
+    rate_window: Duration = timedelta(hours=1)
+    address_interval: Duration = timedelta(minutes=15)
+    """At most one email (confirmation or "already subscribed") per address this often..."""
+    address_per_week: int = Field(default=3, ge=1, le=100)
+    """...and at most this many per address in seven days."""
+    min_submit_time: Duration = timedelta(seconds=3)
+    """The signup page must have been open this long before its form is posted."""
+    form_max_age: Duration = timedelta(hours=24)
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Other sites (``https://host``) whose pages may post to /api/subscribe (CORS)."""
+    challenge: str | None = None
+    """Optional ``module:callable`` proof-of-work / CAPTCHA check (see newsletter.signup)."""
+    notify_active: bool = True
+    """An active address that signs up again gets a "you're already subscribed" email."""
+    consent_text_version: str = Field(default="2026-12-01", min_length=1, max_length=40)
+    """Recorded with every consent; change it whenever the signup page's wording changes."""
+
+    @field_validator("confirm_ttl")
+    @classmethod
+    def _ttl_bounds(cls, value: timedelta) -> timedelta:
+        return _between(value, timedelta(minutes=10), timedelta(days=30))
+
+    @field_validator("rate_window", "address_interval")
+    @classmethod
+    def _window_bounds(cls, value: timedelta) -> timedelta:
+        return _between(value, timedelta(seconds=1), timedelta(days=7))
+
+    @field_validator("min_submit_time")
+    @classmethod
+    def _min_time_bounds(cls, value: timedelta) -> timedelta:
+        return _between(value, timedelta(0), timedelta(minutes=10))
+
+    @field_validator("form_max_age")
+    @classmethod
+    def _max_age_bounds(cls, value: timedelta) -> timedelta:
+        return _between(value, timedelta(minutes=1), timedelta(days=30))
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for origin in value:
+            clean = origin.strip().rstrip("/").lower()
+            if not re.match(r"^https?://[a-z0-9.-]+(:\d+)?$", clean):
+                raise ValueError(f"must be origins such as https://example.com (got {origin!r})")
+            out.append(clean)
+        return out
+
+    @field_validator("challenge")
+    @classmethod
+    def _challenge_path(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[\w.]+:[\w]+$", value):
+            raise ValueError(f"must be module:callable (got {value!r})")
+        return value
+
+
 class SchedulingConfig(Section):
     misfire_grace: Annotated[Duration, bounded(_ZERO, timedelta(days=7))] = timedelta(hours=1)
     recheck: Annotated[Duration, bounded(timedelta(seconds=1), _DAY)] = timedelta(minutes=5)
@@ -372,6 +441,7 @@ class Settings(BaseSettings):
     rendering: RenderingConfig = RenderingConfig()
     web: WebConfig = WebConfig()
     scheduling: SchedulingConfig = SchedulingConfig()
+    signup: SignupConfig = SignupConfig()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="config.yaml")

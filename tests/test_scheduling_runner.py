@@ -264,7 +264,7 @@ def test_scheduler_jobs_are_rebuilt_from_config(tmp_path: Path, fake: FakePipeli
         jobs = {job.id: job for job in sched.get_jobs()}
         assert set(jobs) == {
             "midweek-assemble", "midweek-send", "sunday-assemble", "sunday-send",
-            "recheck", "catch-up",
+            "recheck", "catch-up", "signup-purge",
         }  # fmt: skip
         for job in jobs.values():
             assert job.misfire_grace_time == 3600 and job.coalesce and job.max_instances == 1

@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
         render_cmd,
         schedule_cmd,
         send_cmd,
+        signup_cmd,
         subscribers_cmd,
         version_cmd,
         web_cmd,
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
     curation_cmd.register(app)
     render_cmd.register(app)
     subscribers_cmd.register(app)
+    signup_cmd.register(app)
     send_cmd.register(app)
     web_cmd.register(app)
     schedule_cmd.register(app)

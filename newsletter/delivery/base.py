@@ -29,6 +29,11 @@ class Recipient:
     subscriber_id: int | None = None
 
 
+# A category marking one-off messages (signup confirmation, welcome): the SendGrid provider
+# switches click and open tracking off for them.
+TRANSACTIONAL_CATEGORY = "transactional"
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingIssue:
     """The rendered issue as every recipient shares it, placeholders still in place."""

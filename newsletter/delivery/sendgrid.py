@@ -37,6 +37,7 @@ from pydantic import SecretStr
 
 from newsletter.config import SendGridConfig
 from newsletter.delivery.base import (
+    TRANSACTIONAL_CATEGORY,
     BatchResult,
     OutgoingIssue,
     ProviderAuthError,
@@ -241,6 +242,12 @@ def prepare_payload(
         body["reply_to"] = reply
     if settings.ip_pool:
         body["ip_pool_name"] = settings.ip_pool
+    if TRANSACTIONAL_CATEGORY in issue.categories:
+        # Signup mail is never tracked: a rewritten link would also break on scanners.
+        body["tracking_settings"] = {
+            "click_tracking": {"enable": False, "enable_text": False},
+            "open_tracking": {"enable": False},
+        }
     if settings.sandbox_mode:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     return PreparedPayload(body, rejected, duplicates)

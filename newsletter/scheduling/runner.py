@@ -23,6 +23,7 @@ from newsletter.errors import NewsletterError
 from newsletter.models import Edition, issue_id
 from newsletter.scheduling.claims import FINAL, Claim, RunStatus, SlotStore
 from newsletter.scheduling.logs import log_event
+from newsletter.scheduling.maintenance import add_maintenance_jobs
 from newsletter.scheduling.pipeline import (
     Notice,
     NoticeKind,
@@ -397,6 +398,7 @@ def build_scheduler(runner: SlotRunner, scheduler_cls: Any = None) -> Any:
         next_run_time=utcnow(),  # the scheduler itself runs on the real clock
         replace_existing=True,
     )
+    add_maintenance_jobs(sched, cfg)
     return sched
 
 

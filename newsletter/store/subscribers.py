@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
 from newsletter.models import EDITIONS, Edition
 from newsletter.store._sql import as_utc, upsert, utcnow, write_tx
+from newsletter.store.signups import erase_person
 from newsletter.store.tables import SUBSCRIBER_STATUSES, events, sends, subscribers, suppressions
 
-SubscriberStatus = Literal["active", "unsubscribed", "bounced", "complained"]
+SubscriberStatus = Literal["active", "unsubscribed", "bounced", "complained", "pending"]
 
 
 class BadAddress(ValueError):
@@ -154,7 +155,8 @@ def add_subscriber(
     """Add one subscriber or update their name/editions; returns (subscriber, created).
 
     An address that unsubscribed, bounced or complained stays that way, unless
-    ``resubscribe`` is given for an unsubscribed one (they asked to come back).
+    ``resubscribe`` is given for an unsubscribed one (they asked to come back); a pending
+    (never confirmed) one becomes active. Each addition appends a ``cli`` consent record.
     """
     address = normalise_email(email)
     midweek, sunday = parse_editions(editions)
@@ -177,6 +179,7 @@ def add_subscriber(
                 )
             )
             created = True
+            record_cli_consent(conn, address, source=source, at=now)
         else:
             values: dict[str, object] = {
                 "wants_midweek": midweek,
@@ -188,10 +191,25 @@ def add_subscriber(
             if resubscribe and existing.status == "unsubscribed":
                 values["status"] = "active"
                 values["unsubscribed_at"] = None
+                record_cli_consent(conn, address, source=source, at=now)
+            elif existing.status == "pending":
+                # An operator adding an address that signed up but never confirmed vouches
+                # for it (recorded as a cli consent).
+                values["status"] = "active"
+                record_cli_consent(conn, address, source=source, at=now)
             conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(values))
             created = False
         row = conn.execute(select(subscribers).where(subscribers.c.email == address)).one()
     return _row(row), created
+
+
+def record_cli_consent(conn: Connection, email: str, *, source: str, at: datetime) -> None:
+    """The consent record of an address added (or brought back) by an operator."""
+    from newsletter.store.signups import Consent, record_consent
+
+    record_consent(
+        conn, Consent(email=email, at=at, action="cli", source="cli", method="cli", detail=source)
+    )
 
 
 def set_status(engine: Engine, email: str, status: SubscriberStatus) -> Subscriber | None:
@@ -230,6 +248,7 @@ def purge(engine: Engine, email: str) -> bool:
         ).scalar_one_or_none()
         conn.execute(delete(suppressions).where(suppressions.c.email == address))
         conn.execute(update(events).where(events.c.email == address).values(email=None))
+        erase_person(conn, address)
         if sid is None:
             return False
         has_ledger = conn.execute(
@@ -307,10 +326,12 @@ def upsert_rows(engine: Engine, rows: Sequence[ImportRow], *, source: str) -> Im
                 )
             ).all()
         )
+        added: list[str] = []
         for email in emails:
             status = known.get(email)
             if status is None:
                 counts.added += 1
+                added.append(email)
             elif status == "active":
                 counts.updated += 1
             else:
@@ -342,7 +363,26 @@ def upsert_rows(engine: Engine, rows: Sequence[ImportRow], *, source: str) -> Im
                 for r in rows
             ],
         )
+        record_import_consents(conn, added, source=source, at=now)
     return counts
+
+
+def record_import_consents(
+    conn: Connection, emails: Sequence[str], *, source: str, at: datetime
+) -> None:
+    """Consent records (method ``import``, with the file name) for newly imported addresses."""
+    from newsletter.store.signups import Consent, record_consents
+
+    detail = source.removeprefix("import:")
+    record_consents(
+        conn,
+        [
+            Consent(
+                email=e, at=at, action="import", source="import", method="import", detail=detail
+            )
+            for e in emails
+        ],
+    )
 
 
 def iter_subscribers(

@@ -34,7 +34,8 @@ metadata = MetaData(
     }
 )
 
-SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+# "pending": signed up, not yet confirmed (never in an audience; purged after signup.confirm_ttl).
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
 # ``deferred``: transiently refused until the retry window ran out; certainly not sent, and
 # retried by the next run of the send.
 LEDGER_STATUSES = ("queued", "sent", "failed", "uncertain", "suppressed", "deferred")
@@ -130,4 +131,51 @@ slot_runs = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("issue_id", "step", name="uq_slot_runs_issue_step"),
+)
+
+# Append-only record of each consent: a signup, its confirmation, an import or a CLI add.
+# Rows are only ever inserted; they go only when the person's data is purged.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("subscriber_id", Id, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(20), nullable=False),  # signup | confirm | import | cli
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+    Column("source", String(20), nullable=False),  # form | api | import | cli
+    Column("method", String(20), nullable=False),  # double-opt-in | import | cli
+    Column("text_version", String(40), nullable=True),
+    Column("detail", String(200), nullable=True),  # import file name, or where the form was
+    Index("ix_consents_email", "email"),
+)
+
+# Outstanding confirmation links: only the SHA-256 of each random token is stored.
+signup_tokens = Table(
+    "signup_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("wants_midweek", Boolean, nullable=False),
+    Column("wants_sunday", Boolean, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("text_version", String(40), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_signup_tokens_email", "email"),
+)
+
+# Rate-limit hits (per IP, per address), shared by every process through the store.
+rate_hits = Table(
+    "rate_hits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_rate_hits_key_at", "key", "at"),
 )

@@ -109,7 +109,7 @@ def create_app(
     ``bind_host`` is where the server listens (default ``web.host``): beyond loopback, editor
     pages need the editor login. ``engine`` defaults to one made from ``storage.url``.
     """
-    from newsletter.web import preview, unsubscribe, webhooks
+    from newsletter.web import preview, signup, unsubscribe, webhooks
 
     key = secrets.secret_key.get_secret_value().encode() if secrets.secret_key else os.urandom(32)
     ctx = WebContext(
@@ -157,6 +157,7 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(webhooks.router)
     app.include_router(preview.router)
+    app.include_router(signup.router)
     return app
 
 
