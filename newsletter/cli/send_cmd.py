@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from newsletter.archive import Archive
 from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, settings, want_json
+from newsletter.config import Settings
 from newsletter.errors import InputError
 
 if TYPE_CHECKING:
@@ -58,16 +60,20 @@ def send_command(
     if provider is not None and provider not in PROVIDERS:
         raise InputError(f"--provider: must be one of {', '.join(PROVIDERS)} (got {provider!r})")
     cfg = settings(ctx, config)
+    tests = tuple(a.strip() for item in test_to or () for a in item.split(",") if a.strip())
+    if not dry_run and not tests:
+        _gate(cfg, issue_id)
     report = send_issue(
         cfg,
         Secrets.from_env(),
         issue_id,
         provider=provider,
         dry_run=dry_run,
-        test_to=tuple(a.strip() for item in test_to or () for a in item.split(",") if a.strip()),
+        test_to=tests,
         resend_uncertain=resend_uncertain,
         progress=not no_progress and console.is_terminal,
     )
+    _log_send(cfg, issue_id, report, dry_run)
     if want_json(ctx, json):
         print_json(report.model_dump(mode="json"))
     else:
@@ -76,6 +82,36 @@ def send_command(
         raise typer.Exit(130)
     if not report.dry_run and (report.failed or report.uncertain):
         raise typer.Exit(1)
+
+
+def _gate(cfg: Settings, issue_id: str) -> None:
+    """Refuse to send content other than what was approved, or with failed checks."""
+    from newsletter.workflow import SENDABLE_STATUSES, ensure_sendable
+
+    archive = Archive(cfg.archive_dir)
+    plan = archive.load_plan(issue_id)
+    if plan.status in SENDABLE_STATUSES:
+        ensure_sendable(archive, plan)
+
+
+def _log_send(cfg: Settings, issue_id: str, report: SendReport, dry_run: bool) -> None:
+    """The audit log's record of a send or test send (counts only, never addresses)."""
+    if dry_run:
+        return
+    from newsletter.workflow import now_iso
+
+    Archive(cfg.archive_dir).append_history(
+        issue_id,
+        {
+            "at": now_iso(),
+            "who": "cli",
+            "action": "test" if report.test else "send",
+            "status": report.status,
+            "sent": report.sent,
+            "failed": report.failed,
+            "uncertain": report.uncertain,
+        },
+    )
 
 
 def _print_human(issue_id: str, report: SendReport) -> None:

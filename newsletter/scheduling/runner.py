@@ -186,11 +186,21 @@ class SlotRunner:
                         return self._hold(claim, edition, slot, now)
                     from newsletter.workflow import approve_issue
 
-                    approve_issue(self.archive, iid)
+                    # A failed pre-send check blocks auto-approval too (StateError: alert).
+                    approve_issue(self.archive, iid, who="scheduler (auto_approve)")
                     log_event("send.auto_approved", edition=edition, issue=iid)
                 if plan.status != "sending":  # a resumed send keeps what was rendered
                     self.pipeline.render(self.cfg, iid)
+                from newsletter.workflow import ensure_sendable
+
+                # What goes out is what was approved: same content hash, no unexcused failure.
+                ensure_sendable(self.archive, self.archive.load_plan(iid), require_record=True)
                 summary = self.pipeline.send(self.cfg, iid)
+                from newsletter.workflow import now_iso
+
+                self.archive.append_history(
+                    iid, {"at": now_iso(), "who": "scheduler", "action": "send", "detail": summary}
+                )
             except Exception as exc:
                 return self._failed(claim, edition, slot, "send", exc)
             self._finish(claim, "done", summary, self.clock())
