@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from newsletter.archive import Archive
@@ -44,6 +45,8 @@ URL_TTL = 300.0
 """Seconds a catalog that includes feed URLs is reused before the feeds are fetched again."""
 GUIDE_CHOICES = 5
 """Guide candidates offered per story."""
+MEMO_LIMIT = 20_000
+"""Memo entries kept per workspace before they are dropped (bounds memory)."""
 
 
 class BenchEntry(BaseModel):
@@ -82,6 +85,12 @@ class Workspace:
     index: GuideIndex
     by_id: dict[str, NewsItem] = field(default_factory=dict)
     by_slug: dict[str, int] = field(default_factory=dict)
+    # Memos: the content of a workspace never changes, so scores, reasons and benches computed
+    # once stay right (an edit page asks for the same ones after every change).
+    _rows: dict[NewsItem, np.ndarray] = field(default_factory=dict)
+    _reasons: dict[tuple[NewsItem, int], str] = field(default_factory=dict)
+    _benches: dict[tuple[object, ...], list[BenchEntry]] = field(default_factory=dict)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, cfg: Settings, catalog: Catalog) -> Workspace:
@@ -97,10 +106,33 @@ class Workspace:
         k = self.by_slug.get(slug)
         return None if k is None else self.index.guides[k]
 
+    def relevance_rows(self, items: Sequence[NewsItem]) -> list[np.ndarray]:
+        """Curation's relevance of each item to every guide (memoised per item)."""
+        missing = [i for i in dict.fromkeys(items) if i not in self._rows]
+        if missing:
+            dense = self.index.relevance(missing).toarray()
+            with self._memo_lock:
+                if len(self._rows) > MEMO_LIMIT:
+                    self._rows.clear()
+                self._rows.update(zip(missing, dense, strict=True))
+        return [self._rows[i] for i in items]
+
+    def reason(self, item: NewsItem, k: int) -> str:
+        """Curation's reason for pairing ``item`` with guide ``k`` (memoised)."""
+        key = (item, k)
+        found = self._reasons.get(key)
+        if found is None:
+            found = self.index.reason(item, k)
+            with self._memo_lock:
+                if len(self._reasons) > MEMO_LIMIT:
+                    self._reasons.clear()
+                self._reasons[key] = found
+        return found
+
     def guide_ref(self, item: NewsItem, slug: str) -> GuideRef:
         """The reference curation would write for pairing ``item`` with guide ``slug``."""
         k = self.by_slug[slug]
-        relevance = float(self.index.relevance([item])[0, k])
+        relevance = float(self.relevance_rows([item])[0][k])
         return self.index.guide_ref(item, k, relevance)
 
     def best_free_guide(
@@ -110,7 +142,7 @@ class Workspace:
         if not self.index.guides:
             return None
         used = set(taken)
-        row = self.index.relevance([item]).toarray()[0]
+        row = self.relevance_rows([item])[0]
         for k in sorted(range(len(row)), key=lambda g: (-row[g], g)):
             if row[k] < max(min_relevance, 1e-12):
                 return None
@@ -124,7 +156,7 @@ class Workspace:
         """Per item: the ``limit`` most relevant guides, best first, each with its reason."""
         if not items or not self.index.guides:
             return [[] for _ in items]
-        rel = self.index.relevance(items).toarray()
+        rel = self.relevance_rows(items)
         out: list[list[GuideChoice]] = []
         for row, item in zip(rel, items, strict=True):
             order = sorted(range(len(row)), key=lambda g: (-row[g], g))[:limit]
@@ -134,7 +166,7 @@ class Workspace:
                         slug=self.index.guides[k].slug,
                         title=self.index.guides[k].title,
                         relevance=round(float(row[k]), 4),
-                        reason=self.index.reason(item, k) if row[k] > 0 else "no shared subject",
+                        reason=self.reason(item, k) if row[k] > 0 else "no shared subject",
                     )
                     for k in order
                 ]
@@ -163,6 +195,10 @@ def bench(cfg: Settings, archive: Archive, plan: IssuePlan, ws: Workspace) -> li
     start, end = plan.window.start, plan.window.end
     taken = issue_item_ids(plan)
     history = featured_ids(archive, exclude_issue=plan.id, before=plan.slot)
+    key = (frozenset(taken), start, end, plan.slot, history)
+    found = ws._benches.get(key)
+    if found is not None:
+        return found
     pool = [
         i
         for i in ws.catalog.news
@@ -170,7 +206,7 @@ def bench(cfg: Settings, archive: Archive, plan: IssuePlan, ws: Workspace) -> li
     ]
     clusters = cluster_items(pool, threshold=cur.cluster_threshold, max_gap=cur.cluster_max_gap)
     ranked = rank_clusters(clusters, plan.slot, cur.recency_half_life, frozenset())
-    return [
+    entries = [
         BenchEntry(
             id=r.cluster.representative.id,
             title=r.cluster.representative.title,
@@ -184,6 +220,11 @@ def bench(cfg: Settings, archive: Archive, plan: IssuePlan, ws: Workspace) -> li
         )
         for r in ranked
     ]
+    with ws._memo_lock:
+        if len(ws._benches) > 64:
+            ws._benches.clear()
+        ws._benches[key] = entries
+    return entries
 
 
 def bench_story(
