@@ -404,3 +404,51 @@ def test_sent_issue_cannot_be_edited(client: TestClient, archive: Archive) -> No
     archive.set_status(ISSUE, "sent")
     res = patch(client, {"version": 1, "subject": "Too late"})
     assert res.status_code == 409 and "can no longer be edited" in res.json()["message"]
+
+
+def test_web_approve_with_failed_checks_needs_a_reason(
+    client: TestClient, archive: Archive
+) -> None:
+    archive.write_text(
+        ISSUE, "checks.json", dump_json([{"name": "size", "status": "fail", "detail": "130 KB"}])
+    )
+    page = client.get(f"/issues/{ISSUE}/edit").text
+    assert 'name="override_checks"' in page and "1 check(s) failed" in page
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "content_hash": content_hash(archive.load_plan(ISSUE))}
+    refused = client.post(f"/issues/{ISSUE}/approve", data=form, follow_redirects=False)
+    assert refused.status_code == 409 and "pre-send checks failed" in refused.text
+    ok = client.post(
+        f"/issues/{ISSUE}/approve",
+        data={**form, "override_checks": "we accept the clipping"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and archive.load_plan(ISSUE).status == "approved"
+    assert archive.read_history(ISSUE)[-1]["override_checks"] == "we accept the clipping"
+
+
+def test_two_editors_saving_at_once_one_wins_one_gets_409(cfg: Settings, archive: Archive) -> None:
+    import threading
+
+    from newsletter.editing import Edit, StaleVersion, apply_edit
+
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def save(name: str) -> None:
+        barrier.wait()
+        try:
+            apply_edit(cfg, ISSUE, Edit(version=1, subject=f"By {name}"), who=name)
+            outcomes[name] = "saved"
+        except StaleVersion:
+            outcomes[name] = "stale"
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in ("ann", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes.values()) == ["saved", "stale"]
+    winner = next(n for n, o in outcomes.items() if o == "saved")
+    assert archive.load_plan(ISSUE).subject == f"By {winner}"
+    assert [h["who"] for h in archive.read_history(ISSUE)] == [winner]
