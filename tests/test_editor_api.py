@@ -452,3 +452,11 @@ def test_two_editors_saving_at_once_one_wins_one_gets_409(cfg: Settings, archive
     winner = next(n for n, o in outcomes.items() if o == "saved")
     assert archive.load_plan(ISSUE).subject == f"By {winner}"
     assert [h["who"] for h in archive.read_history(ISSUE)] == [winner]
+
+
+def test_site_team_may_receive_test_copies(tmp_path: Path) -> None:
+    cfg = sunday_project(tmp_path, site={"editors": [EDITOR], "team": ["Designer@Almanac.example"]})
+    client = TestClient(create_app(cfg, secrets(), engine=sqlite_engine(tmp_path)), base_url=BASE)
+    assert 'value="Designer@Almanac.example"' in client.get(f"/issues/{ISSUE}/edit").text
+    res = client.post(f"/api/issues/{ISSUE}/test", json={"to": ["designer@almanac.example"]})
+    assert res.status_code == 200 and res.json()["sent"] == 1

@@ -212,9 +212,14 @@ def history(issue_id: str, ctx: Editor) -> JSONResponse:
     return JSONResponse({"issue": issue_id, "history": ctx.archive.read_history(issue_id)})
 
 
+def test_addresses(ctx: WebContext) -> list[str]:
+    """Who may receive a [TEST] copy: ``site.editors`` and ``site.team``, in that order."""
+    seen = dict.fromkeys(a.strip() for a in [*ctx.cfg.site.editors, *ctx.cfg.site.team])
+    return [a for a in seen if a]
+
+
 def _allowed_test_addresses(ctx: WebContext) -> set[str]:
-    team = getattr(ctx.cfg.site, "team", None) or []
-    return {a.strip().lower() for a in [*ctx.cfg.site.editors, *team] if a.strip()}
+    return {a.strip().lower() for a in test_addresses(ctx)}
 
 
 def _recent_tests(ctx: WebContext, issue_id: str) -> int:
@@ -246,8 +251,8 @@ async def test_send(request: Request, issue_id: str, ctx: Editor) -> Response:
         return _error(
             422,
             "invalid",
-            f"to: {strangers[0] if strangers else '(empty)'} is not in site.editors; test "
-            "copies go to the editors only",
+            f"to: {strangers[0] if strangers else '(empty)'} is not in site.editors or site.team; "
+            "test copies go to the editors only",
             field="to",
         )
     from starlette.concurrency import run_in_threadpool

@@ -162,7 +162,7 @@ def edit_page_values(
     saved: bool = False,
 ) -> dict[str, Any]:
     """What the edit page and its live panel render: the plan, its version, bench, checks."""
-    from newsletter.web.editor_api import issue_state
+    from newsletter.web.editor_api import issue_state, test_addresses
 
     view = view if view in VIEW_WIDTHS else "desktop"
     scheme = scheme if scheme in ("light", "dark") else "light"
@@ -173,7 +173,7 @@ def edit_page_values(
         "state": state,
         "version": state["version"],
         "content_hash": state["content_hash"],
-        "editors": list(ctx.cfg.site.editors),
+        "editors": test_addresses(ctx),
         "checks": load_checks(ctx, plan.id),
         "has_email": ctx.archive.file(plan.id, "email.html").is_file(),
         "has_web": ctx.archive.file(plan.id, "web.html").is_file(),
