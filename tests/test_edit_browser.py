@@ -166,3 +166,42 @@ def test_edit_page_has_no_accessibility_violations(site: Site, browser: Any, sch
     assert axe_violations(page) == []
     _shot(page, f"05-axe-{scheme}")
     context.close()
+
+
+def test_drag_merge_split_and_remove_in_the_page(site: Site, browser: Any) -> None:
+    # Tall enough that dragging needs no scrolling (a scroll mid-drag moves the drop point).
+    page = browser.new_context(viewport={"width": 1280, "height": 2400}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site.url}/issues/{ISSUE}/edit")
+    ids = story_ids(site.archive)
+
+    # Drag the third story onto the first: it becomes the top story.
+    items = page.locator("#stories > li")
+    items.nth(2).drag_to(items.nth(0))
+    _saved(page, 2)
+    assert story_ids(site.archive) == [ids[2], ids[0], ids[1], *ids[3:]], (
+        ids,
+        story_ids(site.archive),
+    )
+
+    # Split an item out of a story's coverage, then merge it back.
+    page.get_by_role("button", name="Split out nvidia-q3-ft as its own story").click()
+    _saved(page, 3)
+    now = story_ids(site.archive)
+    assert now[now.index("nvidia-q3-newsroom") + 1] == "nvidia-q3-ft"
+    ft = site.archive.load_plan(ISSUE).stories[now.index("nvidia-q3-ft")].item
+    page.get_by_role("button", name=f"Merge into story above: {ft.title}").click()
+    _saved(page, 4)
+    assert "nvidia-q3-ft" not in story_ids(site.archive)
+
+    # Remove a story: it goes back to the bench.
+    last = site.archive.load_plan(ISSUE).stories[-1].item
+    page.get_by_role("button", name=f"Remove: {last.title}").click()
+    _saved(page, 5)
+    assert last.id not in story_ids(site.archive)
+    assert page.locator(f'#bench > li[data-id="{last.id}"]').count() == 1
+    overrides = site.archive.load_overrides(ISSUE)
+    assert ("nvidia-q3-newsroom", "nvidia-q3-ft") in overrides.merge
+    assert overrides.exclude == (last.id,)
+    assert errors == []
