@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, settings, want_json
+from newsletter.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    cli_user,
+    console,
+    print_json,
+    settings,
+    want_json,
+)
 from newsletter.errors import InputError
 
 
@@ -41,13 +48,6 @@ def _pairs(option: str, values: list[str]) -> list[tuple[str, str]]:
             raise InputError(f"{option}: expected two item ids A,B (got {value!r})")
         out.append((ids[0], ids[1]))
     return out
-
-
-def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli"
 
 
 def edit_command(
@@ -119,7 +119,7 @@ def edit_command(
             "nothing to change: give --subject, --preheader, --note-file, --order, --guide, --merge or --split"
         )
     cfg = settings(ctx, config)
-    result = apply_edit(cfg, issue_id, Edit(version=version, **fields), who=_who())
+    result = apply_edit(cfg, issue_id, Edit(version=version, **fields), who=cli_user())
     failed = [c for c in result.checks if c.status == "fail"]
     if want_json(ctx, json):
         print_json(

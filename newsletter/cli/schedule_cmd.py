@@ -12,6 +12,7 @@ from newsletter.cli.common import (
     ConfigOpt,
     JsonOpt,
     archive,
+    cli_user,
     console,
     print_json,
     settings,
@@ -244,18 +245,12 @@ def approve_command(
     send until it is approved again. A failed pre-send check blocks approval unless
     --override-checks gives a reason.
     """
-    import getpass
-
     from newsletter.workflow import approve_issue
 
     if override_checks is not None and not override_checks.strip():
         raise InputError("--override-checks: give the reason for sending despite failed checks")
     cfg = settings(ctx, config)
-    try:
-        user = f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        user = "cli"
-    plan = approve_issue(archive(cfg), issue, who=user, override_checks=override_checks)
+    plan = approve_issue(archive(cfg), issue, who=cli_user(), override_checks=override_checks)
     if want_json(ctx, json):
         print_json({"id": plan.id, "status": plan.status, "slot": plan.slot.isoformat()})
     else:

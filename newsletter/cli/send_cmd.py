@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.archive import Archive
-from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, settings, want_json
+from newsletter.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    cli_user,
+    console,
+    print_json,
+    settings,
+    want_json,
+)
 from newsletter.config import Settings
 from newsletter.errors import InputError
 
@@ -104,7 +112,7 @@ def _log_send(cfg: Settings, issue_id: str, report: SendReport, dry_run: bool) -
         issue_id,
         {
             "at": now_iso(),
-            "who": "cli",
+            "who": cli_user(),
             "action": "test" if report.test else "send",
             "status": report.status,
             "sent": report.sent,
