@@ -296,7 +296,7 @@ def _apply(
         ws = load_workspace(cfg)
         stories = list(new.stories)
         if edit.merge:
-            done = _merge(stories, [tuple(p) for p in edit.merge])  # type: ignore[misc]
+            done = _merge(stories, list(edit.merge))
             changes["merge"] = [list(p) for p in done]
             for pair in done:
                 merges.append(pair)

@@ -460,3 +460,12 @@ def test_site_team_may_receive_test_copies(tmp_path: Path) -> None:
     assert 'value="Designer@Almanac.example"' in client.get(f"/issues/{ISSUE}/edit").text
     res = client.post(f"/api/issues/{ISSUE}/test", json={"to": ["designer@almanac.example"]})
     assert res.status_code == 200 and res.json()["sent"] == 1
+
+
+def test_unknown_and_malformed_ids_are_404(client: TestClient) -> None:
+    assert client.get("/api/issues/2026-11-29-sunday").status_code == 404
+    assert client.get("/api/issues/..%2Fetc").status_code == 404
+    res = client.patch("/api/issues/not-an-id", json={"version": 1, "subject": "x"})
+    assert res.status_code == 404
+    res = client.patch("/api/issues/2026-11-29-sunday", json={"version": 1, "subject": "x"})
+    assert res.status_code == 404 and res.json()["error"] == "not_found"

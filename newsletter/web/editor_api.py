@@ -96,7 +96,15 @@ def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
 
 
+def _valid_id(ctx: WebContext, issue_id: str) -> None:
+    try:
+        ctx.archive.issue_dir(issue_id)
+    except InputError:  # not an issue id at all
+        raise HTTPException(404, "No such issue.") from None
+
+
 def _plan(ctx: WebContext, issue_id: str) -> IssuePlan:
+    _valid_id(ctx, issue_id)
     try:
         return ctx.archive.load_plan(issue_id)
     except IssueNotFoundError:
@@ -162,6 +170,8 @@ def _run_edit(ctx: WebContext, issue_id: str, edit: Edit) -> JSONResponse:
         return _error(422, "invalid", str(exc), field=exc.field)
     except IssueNotFoundError:
         return _error(404, "not_found", f"No issue {issue_id} in the archive.")
+    except InputError as exc:  # a bad id, or an unreadable issue.json / overrides.json
+        return _error(409, "unreadable", str(exc))
     except StateError as exc:
         return _error(409, "state", str(exc))
     except NewsletterError as exc:
@@ -191,6 +201,7 @@ def get_issue(issue_id: str, ctx: Editor) -> JSONResponse:
 async def patch_issue(request: Request, issue_id: str, ctx: Editor) -> Response:
     """Apply an edit (see :class:`newsletter.editing.Edit`): 200, 409 stale, 422 invalid."""
     require_json(request, ctx)
+    _valid_id(ctx, issue_id)
     data = await _body(request)
     if isinstance(data, _Invalid):
         return _error(400, "invalid_json", "The body is not valid JSON.")
