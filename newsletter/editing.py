@@ -28,7 +28,7 @@ from newsletter.errors import InputError, StateError
 from newsletter.models import AlsoRef, GuideCard, IssuePlan, Overrides, Story
 from newsletter.rendering import render_issue
 from newsletter.rendering.checks import Check
-from newsletter.workflow import content_hash, now_iso, return_to_draft
+from newsletter.workflow import content_hash, now_iso, withdraw_approval
 from newsletter.workspace import Workspace, bench_story, load_workspace
 
 EDITOR_FILE = "editor.json"
@@ -436,7 +436,7 @@ def apply_edit(
         new = applied.plan
         returned = plan.status == "approved"
         if returned:
-            return_to_draft(archive, new, who=who, reason="edited after approval")
+            new.status = "draft"  # what is sent must be what is approved
         old_text = archive.file(issue_id, PLAN_FILE).read_bytes()
         archive.save_plan(new)
         try:
@@ -444,6 +444,8 @@ def apply_edit(
         except Exception:
             write_atomic(archive.file(issue_id, PLAN_FILE), old_text)  # nothing half-applied
             raise
+        if returned:
+            withdraw_approval(archive, issue_id, who=who, reason="edited after approval")
         if applied.overrides != overrides:
             archive.save_overrides(issue_id, applied.overrides)
         digest = content_hash(new)

@@ -126,11 +126,16 @@ def return_to_draft(archive: Archive, plan: IssuePlan, *, who: str, reason: str)
     if plan.status != "approved":
         return plan
     plan.status = "draft"
-    archive.file(plan.id, APPROVAL_FILE).unlink(missing_ok=True)
-    archive.append_history(
-        plan.id, {"at": now_iso(), "who": who, "action": "unapprove", "reason": reason}
-    )
+    withdraw_approval(archive, plan.id, who=who, reason=reason)
     return plan
+
+
+def withdraw_approval(archive: Archive, issue_id: str, *, who: str, reason: str) -> None:
+    """Remove the approval record of ``issue_id`` and log why (the issue is a draft again)."""
+    archive.file(issue_id, APPROVAL_FILE).unlink(missing_ok=True)
+    archive.append_history(
+        issue_id, {"at": now_iso(), "who": who, "action": "unapprove", "reason": reason}
+    )
 
 
 def verify_approved_content(archive: Archive, plan: IssuePlan, *, require_record: bool) -> None:

@@ -469,3 +469,24 @@ def test_unknown_and_malformed_ids_are_404(client: TestClient) -> None:
     assert res.status_code == 404
     res = client.patch("/api/issues/2026-11-29-sunday", json={"version": 1, "subject": "x"})
     assert res.status_code == 404 and res.json()["error"] == "not_found"
+
+
+def test_a_failed_render_leaves_everything_as_it_was(
+    client: TestClient, archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import newsletter.editing
+    from newsletter.errors import NewsletterError
+
+    def broken(*_: Any) -> Any:
+        raise NewsletterError("templates/email/sunday.mjml.j2:3: template error: boom")
+
+    approve_issue(archive, ISSUE, who="ed")
+    before = archive.file(ISSUE, "issue.json").read_bytes()
+    monkeypatch.setattr(newsletter.editing, "render_issue", broken)
+    res = patch(client, {"version": 1, "subject": "Never saved"})
+    assert res.status_code == 500 and "template error: boom" in res.json()["message"]
+    assert archive.file(ISSUE, "issue.json").read_bytes() == before
+    assert archive.load_plan(ISSUE).status == "approved"
+    assert archive.file(ISSUE, "approval.json").is_file()
+    assert [h["action"] for h in archive.read_history(ISSUE)] == ["approve"]
+    assert state(client)["version"] == 1
