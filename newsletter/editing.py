@@ -267,7 +267,8 @@ def _apply(
 ) -> _Applied:
     """The edited copy of ``plan`` and the new overrides; nothing is written."""
     given = edit.given
-    new = plan.model_copy(deep=True)
+    # Shallow: stories and cards are frozen models, and the lists are replaced, never mutated.
+    new = plan.model_copy()
     changes: dict[str, Any] = {}
     pins, excludes = list(overrides.pin), list(overrides.exclude)
     guide_over = dict(overrides.guide)
