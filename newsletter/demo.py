@@ -91,7 +91,7 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
 
     approve_issue(Archive(cfg.archive_dir), plan.id)
     out.print(
-        "[bold]4. approve[/bold]   draft → approved (what an editor does on the preview page)"
+        "[bold]4. approve[/bold]   draft → approved (what an editor does on the edit page)"
     )
 
     report = send_issue(cfg, secrets, plan.id, provider="outbox", progress=False, engine=engine)
