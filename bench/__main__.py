@@ -11,6 +11,7 @@ BENCHES = [
     "curation",
     "assemble",
     "render",
+    "edit",
     "providers",
     "send",
     "schedule",

@@ -21,6 +21,7 @@ from newsletter.models import IssuePlan, IssueStatus, Overrides
 
 PLAN_FILE = "issue.json"
 OVERRIDES_FILE = "overrides.json"
+HISTORY_FILE = "history.jsonl"
 _ID = re.compile(r"^\d{4}-\d{2}-\d{2}-[a-z]+$")
 _FRIENDLY = {
     "tuple_type": "must be a list",
@@ -157,6 +158,33 @@ class Archive:
         path = self.issue_dir(issue_id) / name
         write_atomic(path, text)
         return path
+
+    def append_history(self, issue_id: str, entry: dict[str, Any]) -> None:
+        """Append one audit record to ``issues/<id>/history.jsonl`` (one JSON object a line).
+
+        A single ``write`` of one line on a file opened for appending: concurrent writers
+        (the web app, the CLI, the scheduler) never interleave inside a line.
+        """
+        path = self.file(issue_id, HISTORY_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n"
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def read_history(self, issue_id: str) -> list[dict[str, Any]]:
+        """The audit records of an issue, oldest first; unreadable lines are skipped."""
+        path = self.file(issue_id, HISTORY_FILE)
+        if not path.is_file():
+            return []
+        out: list[dict[str, Any]] = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+        return out
 
     def read_text(self, issue_id: str, name: str) -> str:
         path = self.issue_dir(issue_id) / name

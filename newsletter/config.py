@@ -122,6 +122,8 @@ class SiteConfig(Section):
     reply_to: str | None = None
     postal_address: str = ""
     editors: list[str] = Field(default_factory=list)
+    team: list[str] = Field(default_factory=list)
+    """More addresses that may receive [TEST] copies from the edit page (besides editors)."""
     first_issue: date | None = None
 
 

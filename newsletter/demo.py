@@ -90,9 +90,7 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
     out.print(f"[bold]3. subscribers[/bold] {imported.added} imported from content/subscribers.csv")
 
     approve_issue(Archive(cfg.archive_dir), plan.id)
-    out.print(
-        "[bold]4. approve[/bold]   draft → approved (what an editor does on the preview page)"
-    )
+    out.print("[bold]4. approve[/bold]   draft → approved (what an editor does on the edit page)")
 
     report = send_issue(cfg, secrets, plan.id, provider="outbox", progress=False, engine=engine)
     out.print(

@@ -68,7 +68,7 @@ def test_issue_page_shows_everything_an_editor_checks(client: TestClient) -> Non
     assert res.status_code == 200
     html = res.text
     assert "Top story headline, and more" in html  # preheader
-    assert f'src="/issues/{ISSUE}/preview/email.html?scheme=light"' in html
+    assert f'src="/issues/{ISSUE}/preview/email.html?scheme=light&amp;v=1"' in html
     assert 'width="680"' in html
     assert "Hi Ada," in html and "%first_name%" not in html  # text part with sample values
     assert 'id="checks"' in html and "subject is 71 characters" in html

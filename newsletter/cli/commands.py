@@ -10,6 +10,7 @@ def register(app: typer.Typer) -> None:
     from newsletter.cli import (
         content_cmd,
         curation_cmd,
+        edit_cmd,
         render_cmd,
         schedule_cmd,
         send_cmd,
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
     content_cmd.register(app)
     curation_cmd.register(app)
     render_cmd.register(app)
+    edit_cmd.register(app)
     subscribers_cmd.register(app)
     signup_cmd.register(app)
     send_cmd.register(app)

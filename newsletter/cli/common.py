@@ -50,6 +50,16 @@ def want_json(ctx: typer.Context, flag: bool) -> bool:
     return flag or global_options(ctx).json
 
 
+def cli_user() -> str:
+    """Who runs this command, for audit logs: ``cli:<login name>`` (or ``cli``)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
+
+
 def print_json(data: Any) -> None:
     """Write JSON to stdout for machines."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -12,6 +12,7 @@ from newsletter.cli.common import (
     ConfigOpt,
     JsonOpt,
     archive,
+    cli_user,
     console,
     print_json,
     settings,
@@ -227,14 +228,29 @@ def status_command(
 def approve_command(
     ctx: typer.Context,
     issue: Annotated[str, typer.Argument(help="Issue id, e.g. 2026-11-22-sunday.")],
+    override_checks: Annotated[
+        str | None,
+        typer.Option(
+            "--override-checks",
+            metavar="REASON",
+            help="Approve although a pre-send check failed; the reason is recorded and logged.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Approve a draft so the scheduler sends it at its slot (exit 1 if not approvable)."""
+    """Approve a draft so the scheduler sends it at its slot (exit 1 if not approvable).
+
+    Records the content hash of what is approved: any later change to issue.json stops the
+    send until it is approved again. A failed pre-send check blocks approval unless
+    --override-checks gives a reason.
+    """
     from newsletter.workflow import approve_issue
 
+    if override_checks is not None and not override_checks.strip():
+        raise InputError("--override-checks: give the reason for sending despite failed checks")
     cfg = settings(ctx, config)
-    plan = approve_issue(archive(cfg), issue)
+    plan = approve_issue(archive(cfg), issue, who=cli_user(), override_checks=override_checks)
     if want_json(ctx, json):
         print_json({"id": plan.id, "status": plan.status, "slot": plan.slot.isoformat()})
     else:

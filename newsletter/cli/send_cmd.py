@@ -6,7 +6,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from newsletter.cli.common import ConfigOpt, JsonOpt, console, print_json, settings, want_json
+from newsletter.archive import Archive
+from newsletter.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    cli_user,
+    console,
+    print_json,
+    settings,
+    want_json,
+)
+from newsletter.config import Settings
 from newsletter.errors import InputError
 
 if TYPE_CHECKING:
@@ -70,6 +80,9 @@ def send_command(
     if override_checks is not None and not override_checks.strip():
         raise InputError("--override-checks: give the reason for sending despite failed checks")
     cfg = settings(ctx, config)
+    tests = tuple(a.strip() for item in test_to or () for a in item.split(",") if a.strip())
+    if not dry_run and not tests:
+        override_checks = _gate(cfg, issue_id, override_checks)
     bar = _ProgressBar() if not no_progress and console.is_terminal else None
     try:
         report = send_issue(
@@ -78,9 +91,7 @@ def send_command(
             issue_id,
             provider=provider,
             dry_run=dry_run,
-            test_to=tuple(
-                a.strip() for item in test_to or () for a in item.split(",") if a.strip()
-            ),
+            test_to=tests,
             resend_uncertain=resend_uncertain,
             override_checks=override_checks,
             progress=bar,
@@ -89,6 +100,7 @@ def send_command(
     finally:
         if bar is not None:
             bar.close()
+    _log_send(cfg, issue_id, report, dry_run)
     if want_json(ctx, json):
         print_json(report.model_dump(mode="json"))
     else:
@@ -144,6 +156,44 @@ class _ProgressBar:
 
     def close(self) -> None:
         self.progress.stop()
+
+
+def _gate(cfg: Settings, issue_id: str, override_checks: str | None) -> str | None:
+    """Refuse to send content other than what was approved, or with failed checks.
+
+    Returns the reason failed checks may be sent anyway: the one given now, else the one
+    recorded when the issue was approved (the delivery gate then lets them through too).
+    """
+    from newsletter.workflow import SENDABLE_STATUSES, ensure_sendable, read_approval
+
+    archive = Archive(cfg.archive_dir)
+    plan = archive.load_plan(issue_id)
+    if plan.status in SENDABLE_STATUSES:
+        ensure_sendable(archive, plan, override_checks=override_checks)
+    if override_checks:
+        return override_checks
+    recorded = (read_approval(archive, issue_id) or {}).get("override_checks")
+    return str(recorded) if recorded else None
+
+
+def _log_send(cfg: Settings, issue_id: str, report: SendReport, dry_run: bool) -> None:
+    """The audit log's record of a send or test send (counts only, never addresses)."""
+    if dry_run:
+        return
+    from newsletter.workflow import now_iso
+
+    Archive(cfg.archive_dir).append_history(
+        issue_id,
+        {
+            "at": now_iso(),
+            "who": cli_user(),
+            "action": "test" if report.test else "send",
+            "status": report.status,
+            "sent": report.sent,
+            "failed": report.failed,
+            "uncertain": report.uncertain,
+        },
+    )
 
 
 def _print_human(issue_id: str, report: SendReport) -> None:

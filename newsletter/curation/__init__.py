@@ -5,6 +5,8 @@ from newsletter.curation.assemble import (
     PairRow,
     assemble_issue,
     curate,
+    curation_model,
+    guide_index,
     pair_catalog,
     read_overrides,
 )
@@ -34,7 +36,9 @@ __all__ = [
     "assemble_issue",
     "cluster_items",
     "curate",
+    "curation_model",
     "featured_ids",
+    "guide_index",
     "issue_number",
     "issue_slot",
     "make_preheader",

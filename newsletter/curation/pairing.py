@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from newsletter.curation.model import ACCEPT_FEATURES, ACCEPT_FROM, CurationModel, load_model
 from newsletter.curation.pair_features import PAIR_FEATURES, PairFeaturizer
@@ -113,6 +114,11 @@ class GuideIndex:
         top_share = share[safe_top] if len(rows) else np.zeros(n)
         conf = accept[rows] * share / np.maximum(top_share[rows], 1e-12) if len(rows) else share
         return PairScores(rows, cols, np.minimum(conf, 1.0), top, x)
+
+    def relevance(self, items: Sequence[NewsItem]) -> sp.csr_matrix:
+        """Items × guides confidence (0 where a guide is not a candidate for the item)."""
+        s = self.scores(items)
+        return sp.csr_matrix((s.confidence, (s.rows, s.cols)), shape=(len(items), len(self.guides)))
 
     def threshold(self, min_confidence: float | None) -> float:
         return self.model.pairing.accept_threshold if min_confidence is None else min_confidence

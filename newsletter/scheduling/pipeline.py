@@ -110,10 +110,12 @@ def _check_text(check: Any) -> str:
 def real_render(cfg: Settings, issue_id: str) -> None:
     """``newsletter.rendering.render_issue``; a failed check raises."""
     from newsletter.rendering import render_issue
+    from newsletter.workflow import checks_overridden
 
     result = render_issue(cfg, issue_id)
     failed = render_failures(result)
-    if failed:
+    # An editor who approved with --override-checks REASON has accepted these failures.
+    if failed and not checks_overridden(Archive(cfg.archive_dir), issue_id):
         raise NewsletterError(f"{issue_id}: pre-send checks failed: {'; '.join(failed)}")
 
 
@@ -151,10 +153,21 @@ class RealSteps:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def send(self, cfg: Settings, issue_id: str) -> str:
+        from newsletter.archive import Archive
         from newsletter.delivery import send_issue
+        from newsletter.workflow import read_approval
 
+        # Failed checks an editor overrode when approving (with a reason) may go out.
+        record = read_approval(Archive(cfg.archive_dir), issue_id) or {}
+        override = record.get("override_checks")
         report = send_issue(
-            cfg, self.secrets, issue_id, progress=False, stop=self.stop, log=_send_log
+            cfg,
+            self.secrets,
+            issue_id,
+            progress=False,
+            stop=self.stop,
+            log=_send_log,
+            override_checks=str(override) if override else None,
         )
         summary = summarize(report)
         if getattr(report, "interrupted", False):

@@ -188,11 +188,21 @@ class SlotRunner:
                         return self._hold(claim, edition, slot, now)
                     from newsletter.workflow import approve_issue
 
-                    approve_issue(self.archive, iid)
+                    # A failed pre-send check blocks auto-approval too (StateError: alert).
+                    approve_issue(self.archive, iid, who="scheduler (auto_approve)")
                     log_event("send.auto_approved", edition=edition, issue=iid)
                 if plan.status not in ("sending", "partial"):  # a resumed send keeps its files
                     self.pipeline.render(self.cfg, iid)
+                from newsletter.workflow import ensure_sendable
+
+                # What goes out is what was approved: same content hash, no unexcused failure.
+                ensure_sendable(self.archive, self.archive.load_plan(iid), require_record=True)
                 summary = self.pipeline.send(self.cfg, iid)
+                from newsletter.workflow import now_iso
+
+                self.archive.append_history(
+                    iid, {"at": now_iso(), "who": "scheduler", "action": "send", "detail": summary}
+                )
             except SendPartial as exc:
                 return self._partial(claim, edition, slot, exc)
             except Exception as exc:

@@ -109,7 +109,7 @@ def create_app(
     ``bind_host`` is where the server listens (default ``web.host``): beyond loopback, editor
     pages need the editor login. ``engine`` defaults to one made from ``storage.url``.
     """
-    from newsletter.web import preview, signup, unsubscribe, webhooks
+    from newsletter.web import editor_api, preview, signup, unsubscribe, webhooks
 
     key = secrets.secret_key.get_secret_value().encode() if secrets.secret_key else os.urandom(32)
     ctx = WebContext(
@@ -158,6 +158,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(preview.router)
     app.include_router(signup.router)
+    app.include_router(editor_api.router)
     return app
 
 
@@ -190,6 +191,7 @@ _TITLES = {
     404: "Not found",
     405: "Not allowed",
     409: "Not possible now",
+    422: "Not possible",
     503: "Not available",
 }
 
@@ -199,6 +201,9 @@ def _error_response(
 ) -> Response:
     if request.url.path.startswith("/webhooks/"):
         return PlainTextResponse(detail + "\n", status_code=status, headers=headers)
+    if request.url.path.startswith("/api/"):
+        body = {"error": _TITLES.get(status, "error"), "message": detail}
+        return JSONResponse(body, status_code=status, headers=dict(headers or {}))
     ctx = context(request)
     return ctx.page(
         "message.html",

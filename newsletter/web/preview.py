@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -151,6 +151,43 @@ def index(request: Request, ctx: Editor) -> Response:
     return ctx.page("index.html", rows=rows, problems=problems, archive=str(ctx.cfg.archive.dir))
 
 
+def edit_page_values(
+    ctx: WebContext,
+    plan: IssuePlan,
+    view: str,
+    scheme: str,
+    session: str | None,
+    *,
+    just_approved: bool,
+    saved: bool = False,
+) -> dict[str, Any]:
+    """What the edit page and its live panel render: the plan, its version, bench, checks."""
+    from newsletter.web.editor_api import issue_state, test_addresses
+
+    view = view if view in VIEW_WIDTHS else "desktop"
+    scheme = scheme if scheme in ("light", "dark") else "light"
+    text = _read(ctx, plan.id, "email.txt")
+    state = issue_state(ctx, plan)
+    return {
+        "plan": plan,
+        "state": state,
+        "version": state["version"],
+        "content_hash": state["content_hash"],
+        "editors": test_addresses(ctx),
+        "checks": load_checks(ctx, plan.id),
+        "has_email": ctx.archive.file(plan.id, "email.html").is_file(),
+        "has_web": ctx.archive.file(plan.id, "web.html").is_file(),
+        "text": substitute(text, SAMPLE_VALUES) if text is not None else None,
+        "view": view,
+        "scheme": scheme,
+        "width": VIEW_WIDTHS[view],
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": ctx.csrf.token_for(session) if session else "",
+        "just_approved": just_approved,
+        "saved": saved,
+    }
+
+
 @router.get("/issues/{issue_id}/edit", response_class=HTMLResponse)
 @router.get("/editor/issues/{issue_id}", response_class=HTMLResponse, include_in_schema=False)
 def issue_page(
@@ -160,28 +197,27 @@ def issue_page(
     view: Annotated[View, Query()] = "desktop",
     scheme: Annotated[Scheme, Query()] = "light",
     approved: Annotated[int, Query()] = 0,
+    saved: Annotated[int, Query()] = 0,
 ) -> Response:
-    """One issue: subject, preheader, the email (desktop/mobile/dark), the text, the checks."""
+    """The edit page: fields, stories, bench, guides, the email (desktop/mobile/dark), checks."""
+    from newsletter.web.editor_api import EDIT_PAGE_CSP
+
     plan = _plan(ctx, issue_id)
     session, new_session = ctx.csrf.begin(request)
-    text = _read(ctx, issue_id, "email.txt")
-    page = ctx.page(
-        "issue.html",
-        plan=plan,
-        checks=load_checks(ctx, issue_id),
-        has_email=ctx.archive.file(issue_id, "email.html").is_file(),
-        has_web=ctx.archive.file(issue_id, "web.html").is_file(),
-        text=substitute(text, SAMPLE_VALUES) if text is not None else None,
-        view=view,
-        scheme=scheme,
-        width=VIEW_WIDTHS[view],
-        csrf_field=CSRF_FIELD,
-        csrf_token=ctx.csrf.token_for(session),
+    values = edit_page_values(
+        ctx,
+        plan,
+        view,
+        scheme,
+        session,
         just_approved=bool(approved) and plan.status == "approved",
+        saved=bool(saved),
     )
+    page = ctx.page("issue.html", **values)
     if new_session:
         ctx.csrf.remember(request, page, session)
     page.headers["Cache-Control"] = "no-store"
+    page.headers["Content-Security-Policy"] = EDIT_PAGE_CSP
     return page
 
 
@@ -206,12 +242,25 @@ def approve(
     issue_id: str,
     ctx: Editor,
     csrf_token: Annotated[str | None, Form()] = None,
+    content_hash: Annotated[str | None, Form()] = None,
+    override_checks: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Move a draft to approved (same-origin form with a valid CSRF token only)."""
+    """Approve what the page showed (same-origin form with a valid CSRF token only).
+
+    ``content_hash`` is the hash of the content the editor reviewed: if the issue changed
+    since the page was loaded, nothing is approved (409). Failed checks need a reason.
+    """
+    from newsletter.web.editor_api import who
+    from newsletter.workflow import content_hash as hash_of
+
     ctx.csrf.verify(request, csrf_token)
-    _plan(ctx, issue_id)
+    plan = _plan(ctx, issue_id)
+    if content_hash and content_hash != hash_of(plan):
+        raise HTTPException(
+            409, f"{issue_id} changed after this page was loaded: reload it, review, approve."
+        )
     try:
-        approve_issue(ctx.archive, issue_id)
+        approve_issue(ctx.archive, issue_id, who=who(ctx), override_checks=override_checks)
     except StateError as exc:
         raise HTTPException(409, str(exc)) from None
     return RedirectResponse(f"/issues/{issue_id}/edit?approved=1", status_code=303)
