@@ -229,3 +229,32 @@ def test_view_in_browser_is_public_once_approved(tmp_path: Path, archive: Archiv
     assert res.status_code == 200
     assert "Web version" in res.text and "%unsubscribe_url%" not in res.text
     assert "https://almanac.example/newsletter/unsubscribe" in res.text
+
+
+def test_low_confidence_pairings_and_merges_are_flagged(
+    client: TestClient, archive: Archive
+) -> None:
+    from newsletter.models import AlsoRef, GuideRef
+
+    plan = archive.load_plan(ISSUE)
+    story = plan.stories[0]
+    unsure = GuideRef(
+        slug="ai-safety",
+        title="AI Safety",
+        url="https://almanac.example/guides/ai-safety",
+        reason="shares topics AI safety",
+        confidence=0.55,
+    )
+    also = (AlsoRef(source="Wire", url="https://wire.example/a", id="story-1-wire"),)
+    plan.stories = [
+        story.model_copy(update={"guide": unsure, "also": also, "merge_confidence": 0.4})
+    ]
+    archive.save_plan(plan)
+    html = client.get(f"/issues/{ISSUE}/edit").text
+    assert "55% sure" in html and "check the pairing" in html
+    assert "Same story: 40% sure" in html and "check the merge" in html
+    sure = unsure.model_copy(update={"confidence": 0.97})
+    plan.stories = [story.model_copy(update={"guide": sure, "also": also, "merge_confidence": 0.9})]
+    archive.save_plan(plan)
+    html = client.get(f"/issues/{ISSUE}/edit").text
+    assert "97% sure" in html and "check the pairing" not in html and "check the merge" not in html

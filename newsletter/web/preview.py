@@ -185,6 +185,7 @@ def edit_page_values(
         "csrf_token": ctx.csrf.token_for(session) if session else "",
         "just_approved": just_approved,
         "saved": saved,
+        "low_confidence": ctx.cfg.curation.low_confidence,
     }
 
 
