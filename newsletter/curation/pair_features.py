@@ -63,13 +63,6 @@ def item_text(item: NewsItem) -> str:
     return f"{item.title}. {item.summary}. {'. '.join(item.topics)}"
 
 
-def guide_text(guide: Guide) -> str:
-    """A guide's whole text: title, TL;DR, takeaways, topics and the lead of its body."""
-    return "\n".join(
-        [guide.title, guide.tldr, *guide.takeaways, ". ".join(guide.topics), _clip(guide.body)]
-    )
-
-
 def source_gap(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     """Each value minus the largest value of its row (item): 0 for the item's best pair."""
     best = np.full(n, -np.inf, dtype=np.float64)
