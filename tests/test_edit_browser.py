@@ -4,8 +4,6 @@ conflict; the edit page has no WCAG A/AA violations in light and dark."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -13,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from browser_support import axe_violations, launch, needs_chromium
+from browser_support import axe_violations, launch, needs_chromium, serve
 from conftest import ROOT
 from editor_support import ISSUE, story_ids, sunday_project
 from web_support import secrets, sqlite_engine
@@ -34,28 +31,11 @@ class Site:
     archive: Archive
 
 
-def _serve(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     cfg = sunday_project(tmp_path)
     app = create_app(cfg, secrets(), engine=sqlite_engine(tmp_path))
-    for url in _serve(app):
+    for url in serve(app):
         yield Site(url=url, cfg=cfg, archive=Archive(cfg.archive_dir))
 
 

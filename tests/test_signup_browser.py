@@ -5,36 +5,16 @@ Every page on the way passes axe-core (WCAG A/AA) in light and dark mode.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from browser_support import axe_violations, launch, needs_chromium
+from browser_support import axe_violations, launch, needs_chromium, serve
 from signup_support import SignupSite, make_site
 from web_support import sqlite_engine
 
 pytestmark = needs_chromium
-
-
-def _serve(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +25,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[SignupSite, str]]:
     site = make_site(tmp_path, sqlite_engine(tmp_path), min_submit_time="1s")
-    for url in _serve(site.client.app):
+    for url in serve(site.client.app):
         yield site, url
 
 

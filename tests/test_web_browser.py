@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
+from browser_support import launch, needs_chromium, serve
 from conftest import ROOT
 from web_support import (
     add_subscriber,
@@ -30,14 +27,7 @@ from web_support import (
 from newsletter.archive import Archive
 from newsletter.web import create_app
 
-pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
+pytestmark = needs_chromium
 ARTIFACTS = ROOT / "tests" / "artifacts" / "web"
 ISSUE = "2026-11-22-sunday"
 
@@ -49,23 +39,6 @@ class Site:
     engine: sa.Engine
 
 
-def _serve(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     cfg = project(tmp_path)
@@ -74,20 +47,13 @@ def site(tmp_path: Path) -> Iterator[Site]:
     write_issue(archive, "2026-11-18-midweek", status="sent")
     engine = sqlite_engine(tmp_path)
     app = create_app(cfg, secrets(), engine=engine)
-    for url in _serve(app):
+    for url in serve(app):
         yield Site(url=url, archive=archive, engine=engine)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield from launch()
 
 
 def _shot(page: Any, name: str) -> None:
@@ -183,7 +149,7 @@ def test_real_rendered_issue_in_the_preview(tmp_path: Path, browser: Any) -> Non
     archive.save_plan(plan)
     render_issue(cfg, plan.id)
     app = create_app(cfg, secrets(), engine=sqlite_engine(tmp_path))
-    for url in _serve(app):
+    for url in serve(app):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{url}/")
         summary = page.locator("tbody tr").first.inner_text()

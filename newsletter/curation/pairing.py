@@ -71,7 +71,9 @@ def accept_inputs(
     share = e / np.maximum(total[rows], 1e-300)
     has = top >= 0
     safe_top = np.where(has, top, 0)
-    margin = np.where(np.isfinite(second), best - second, 10.0)
+    margin = np.where(has, 10.0, 0.0)  # a lone candidate is far ahead; none, nowhere
+    both = np.isfinite(second)
+    margin[both] = best[both] - second[both]
     inputs = np.zeros((n, len(ACCEPT_FEATURES)), dtype=np.float64)
     if len(rows):
         inputs[:, : len(ACCEPT_FROM)] = x[safe_top][:, _ACCEPT_COLS]
