@@ -33,8 +33,10 @@ CLUSTER_FEATURES: tuple[str, ...] = (
     "text_no_topics",  # text × no_topics: how much the text must carry on its own
     "names_no_topics",  # names × no_topics: without topics, the names stand in for them
 )
-CANDIDATE_MIN = 0.05
+CANDIDATE_MIN = 0.08
 """Pairs whose text cosine is below this are never the same story (and never scored)."""
+TRAINING_CANDIDATE_MIN = 0.05
+"""Training also sees the easy negatives just below, so the model's odds stay calibrated."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CHUNK = 512
 
@@ -99,12 +101,22 @@ class ItemSpace:
     def topics(self) -> list[frozenset[str]]:
         return [frozenset(normalise_topic(t) for t in i.topics) for i in self.items]
 
+    def _set_matrix(self, name: str) -> sp.csr_matrix:
+        """Items × members 0/1 matrix of the numbers or topics each item names."""
+        sets = self.numbers if name == "numbers" else self.topics
+        counts, _ = count_matrix([sorted(s) for s in sets])
+        counts.data[:] = 1
+        return counts
+
     @cached_property
     def sources(self) -> np.ndarray:
         return np.unique(np.array([i.source for i in self.items]), return_inverse=True)[1]
 
-    def candidates(self, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs (i < j) within ``max_gap`` seconds whose text cosine reaches CANDIDATE_MIN.
+    def candidates(
+        self, max_gap: float, min_text: float = CANDIDATE_MIN
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs (i < j) within ``max_gap`` seconds whose text cosine reaches ``min_text``,
+        and that cosine (the ``text`` feature, so it is never computed twice).
 
         Rows are visited in time order a chunk at a time; each chunk is multiplied only with
         the items that follow it within the gap.
@@ -115,39 +127,54 @@ class ItemSpace:
         text = self.text[order]
         out_r: list[np.ndarray] = []
         out_c: list[np.ndarray] = []
+        out_s: list[np.ndarray] = []
         for start in range(0, n, _CHUNK):
             stop = min(start + _CHUNK, n)
             hi = int(np.searchsorted(times, times[stop - 1] + max_gap, side="right"))
             block = (text[start:stop] @ text[start:hi].T).tocoo()
             r = block.row.astype(np.int64) + start
             c = block.col.astype(np.int64) + start
-            keep = (c > r) & (block.data >= CANDIDATE_MIN) & (times[c] - times[r] <= max_gap)
+            keep = (c > r) & (block.data >= min_text) & (times[c] - times[r] <= max_gap)
             out_r.append(order[r[keep]])
             out_c.append(order[c[keep]])
+            out_s.append(block.data[keep].astype(np.float32))
         if not out_r:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            none = np.zeros(0, dtype=np.int64)
+            return none, none, np.zeros(0, dtype=np.float32)
         r, c = np.concatenate(out_r), np.concatenate(out_c)
-        lo, hi_ = np.minimum(r, c), np.maximum(r, c)
-        return lo, hi_
+        return np.minimum(r, c), np.maximum(r, c), np.concatenate(out_s)
 
     def features(
-        self, rows: np.ndarray, cols: np.ndarray, names: Sequence[str] = CLUSTER_FEATURES
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        names: Sequence[str] = CLUSTER_FEATURES,
+        text: np.ndarray | None = None,
     ) -> np.ndarray:
-        """One row per pair (rows[k], cols[k]) with the ``names`` features, in that order."""
-        return np.column_stack([self._feature(n, rows, cols) for n in names]).astype(np.float32)
+        """One row per pair (rows[k], cols[k]) with the ``names`` features, in that order.
 
-    def _feature(self, name: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        ``text``: the pairs' text cosines when already known (from :meth:`candidates`).
+        """
+        known = {} if text is None else {"text": text}
+        columns = [self._feature(n, rows, cols, known) for n in names]
+        return np.column_stack(columns).astype(np.float32)
+
+    def _feature(
+        self, name: str, rows: np.ndarray, cols: np.ndarray, known: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        if name in known:
+            return known[name]
         if name in ("text", "title", "names"):
             vectors = getattr(self, name)
-            return row_dots(vectors, vectors, rows, cols)
+            known[name] = row_dots(vectors, vectors, rows, cols)
+            return known[name]
         if name in ("numbers", "topics"):
-            sets = self.numbers if name == "numbers" else self.topics
-            out = np.zeros(len(rows), dtype=np.float32)
-            for k, (a, b) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-                sa, sb = sets[a], sets[b]
-                if sa and sb:
-                    out[k] = len(sa & sb) / len(sa | sb)
-            return out
+            sets = self._set_matrix(name)
+            both = row_dots(sets, sets, rows, cols)
+            sizes = np.asarray(sets.sum(axis=1)).ravel()
+            union = sizes[rows] + sizes[cols] - both
+            filled = (sizes[rows] > 0) & (sizes[cols] > 0)
+            return np.where(filled, both / np.maximum(union, 1), 0.0).astype(np.float32)
         if name == "gap":
             gap = np.abs(self.times[rows] - self.times[cols]) / (72 * 3600)
             return np.asarray(gap, dtype=np.float32)
@@ -156,8 +183,15 @@ class ItemSpace:
             none = np.asarray(bare[rows] | bare[cols], dtype=np.float32)
             if name == "no_topics":
                 return none
-            base = self._feature(name.removesuffix("_no_topics"), rows, cols)
-            return np.asarray(none * base, dtype=np.float32)
+            base = np.zeros(len(rows), dtype=np.float32)
+            bare_pairs = none > 0  # only where it counts: cheaper on a big week
+            base[bare_pairs] = self._feature(
+                name.removesuffix("_no_topics"),
+                rows[bare_pairs],
+                cols[bare_pairs],
+                {k: v[bare_pairs] for k, v in known.items()},
+            )
+            return base
         if name == "same_source":
             return np.asarray(self.sources[rows] == self.sources[cols], dtype=np.float32)
         raise KeyError(name)

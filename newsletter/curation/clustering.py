@@ -23,6 +23,9 @@ from newsletter.curation.cluster_features import ItemSpace
 from newsletter.curation.model import CurationModel, load_model
 from newsletter.models import AlsoRef, NewsItem
 
+NEGLIGIBLE = 0.1
+"""Same-story probability below which a pair is left out of the linkage (as never scored)."""
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -55,11 +58,12 @@ def same_story(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate pairs (i < j) and the probability that each pair is one story."""
     space = ItemSpace(items, background)
-    rows, cols = space.candidates(max_gap.total_seconds())
+    rows, cols, text = space.candidates(max_gap.total_seconds())
     if not len(rows):
         return rows, cols, np.zeros(0)
     linear = (model or load_model()).clustering.same_story
-    prob = linear.probability(space.features(rows, cols, linear.features), linear.features)
+    x = space.features(rows, cols, linear.features, text)
+    prob = linear.probability(x, linear.features)
     return rows, cols, prob
 
 
@@ -148,6 +152,10 @@ def cluster_items(
     forced, forbidden = pairs(merge), pairs(split)
     groups = _Groups(ordered, forbidden - forced)
     rows, cols, prob = same_story(ordered, max_gap, model, background)
+    # Pairs almost surely apart only dilute means; dropping them (they count as 0, like
+    # pairs never scored) keeps the linkage loop to the pairs that matter.
+    useful = prob >= NEGLIGIBLE
+    rows, cols, prob = rows[useful], cols[useful], prob[useful]
     for r, c, p in zip(rows.tolist(), cols.tolist(), prob.tolist(), strict=True):
         if (r, c) in forbidden:
             continue
@@ -158,10 +166,10 @@ def cluster_items(
         if ra != rb:
             groups.union(ra, rb, 1.0)
     heap = [
-        (-groups.mean(a, b), a, b)
+        (-m, a, b)
         for a in list(groups.members)
-        for b in groups.sums[a]
-        if a < b and groups.mean(a, b) >= threshold
+        for b, total in groups.sums[a].items()
+        if a < b and (m := total / (len(groups.members[a]) * len(groups.members[b]))) >= threshold
     ]
     heapq.heapify(heap)
     while heap:

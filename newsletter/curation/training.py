@@ -24,7 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from newsletter.curation.cluster_features import CLUSTER_FEATURES, ItemSpace
+from newsletter.curation.cluster_features import (
+    CLUSTER_FEATURES,
+    TRAINING_CANDIDATE_MIN,
+    ItemSpace,
+)
 from newsletter.curation.model import (
     ACCEPT_FEATURES,
     ClusteringModel,
@@ -292,7 +296,7 @@ def same_story_examples(
             continue
         items = list(s.catalog.news)
         space = ItemSpace(items)
-        rows, cols = space.candidates(max_gap.total_seconds())
+        rows, cols, _ = space.candidates(max_gap.total_seconds(), TRAINING_CANDIDATE_MIN)
         ids = [i.id for i in items]
         position = {i: k for k, i in enumerate(ids)}
         extra = [(position[a], position[b]) for (a, b) in labels if a in position and b in position]
