@@ -12,6 +12,7 @@ from newsletter.personalization import (
     FIRST_NAME,
     FIRST_NAME_FALLBACK,
     PREFERENCES_URL,
+    RECIPIENT,
     UNSUBSCRIBE_URL,
     recipient_values,
 )
@@ -45,6 +46,7 @@ class RecipientBuilder:
             UNSUBSCRIBE_URL: f"{self.base}/unsubscribe?t={token}",
             PREFERENCES_URL: f"{self.base}/preferences?t={token}",
             FIRST_NAME: first,
+            RECIPIENT: token,
         }
 
     def reference_values(self, subscriber_id: int, email: str, name: str | None) -> dict[str, str]:

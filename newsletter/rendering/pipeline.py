@@ -20,6 +20,7 @@ from newsletter.rendering.environment import TEMPLATES_DIR, template_env
 from newsletter.rendering.inline import inline_css
 from newsletter.rendering.mjml import mjml_to_html
 from newsletter.rendering.text import wrap_text
+from newsletter.rendering.tracking import add_canary, rewrite_links, tracking_key
 
 EMAIL_HTML = "email.html"
 EMAIL_TEXT = "email.txt"
@@ -122,6 +123,9 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
     source = render_mjml(view, env)
     html = inline_css(mjml_to_html(source), inline_stylesheet(env))
     text = render_text(view, env)
+    key = tracking_key(cfg)
+    if key is not None:
+        html, text = rewrite_links(cfg, key, plan.id, html, text)
     # The public web page: no tokens, no unsubscribe links; browsers read <style>, so no inlining.
     web_view = replace(view, web=True, first_name=FIRST_NAME_FALLBACK)
     web_html = mjml_to_html(render_mjml(web_view, env))
@@ -132,6 +136,9 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
         plan.preheader,
         allowed_mailto=cfg.delivery.unsubscribe_mailto,
     )
+    if cfg.tracking.clicks != "off":
+        # After the checks: the canary is in the HTML only, by design (no reader sees it).
+        html = add_canary(cfg, key, plan.id, html)
     return RenderedIssue(
         issue_id=plan.id, mjml=source, html=html, text=text, web_html=web_html, checks=checks
     )

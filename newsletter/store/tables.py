@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     DateTime,
     ForeignKey,
     Index,
@@ -112,6 +113,42 @@ events = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("payload", Text, nullable=False),
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
+)
+
+# One narrow row per provider event (or own redirect click) of an issue: what the report
+# aggregates. The events table keeps the raw payloads; this one is what stays fast at 3M rows.
+engagement = Table(
+    "engagement",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issue_id", String(40), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("subscriber_id", Id, nullable=True),
+    # processed, delivered, deferred, bounce, dropped, open, click, spamreport, unsubscribe, ...
+    Column("kind", String(24), nullable=False),
+    Column("detail", String(20), nullable=True),  # bounce: hard | soft | blocked
+    Column("machine", Boolean, nullable=False, default=False),  # sg_machine_open
+    Column("flag", String(20), nullable=True),  # a bot sign seen at ingest (head)
+    Column("url", Text, nullable=True),  # a click's URL, normalised (no utm_*)
+    Column("ts", BigInteger, nullable=False),  # epoch seconds: portable arithmetic
+    Column("source", String(10), nullable=False),  # sendgrid | own
+    Index("ix_engagement_issue_kind_email", "issue_id", "kind", "email", "ts"),
+    Index("ix_engagement_email", "email"),
+)
+
+# An alert sent to the editors for an issue (complaints or bounces over the line), once.
+report_alerts = Table(
+    "report_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issue_id", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),  # complaints | bounces
+    Column("rate", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("mailed_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("issue_id", "kind", name="uq_report_alerts_issue_kind"),
 )
 
 slot_runs = Table(
