@@ -50,7 +50,9 @@ def _tracker(cfg: Settings, key: bytes, issue_id: str) -> Callable[[str], str]:
     return track
 
 
-def rewrite_links(cfg: Settings, key: bytes, issue_id: str, html: str, text: str) -> tuple[str, str]:
+def rewrite_links(
+    cfg: Settings, key: bytes, issue_id: str, html: str, text: str
+) -> tuple[str, str]:
     """Own mode: every http(s) link of both parts through ``/r/<token>`` (same token per URL)."""
     track = _tracker(cfg, key, issue_id)
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.store.engagement import engagement_row, insert_engagement
 from newsletter.store.tables import events, sends, subscribers, suppressions
 
 # Provider event name → the subscriber status it leads to.
@@ -342,6 +343,27 @@ def apply_provider_events(
             "payload": json.dumps(p.raw, sort_keys=True, ensure_ascii=False, default=str),
         }
     inserted = _insert_events(conn, list(rows.values()))
+    # The report's rows, only for ids stored just now (a retried event counts once).
+    stamp = int(now.timestamp())
+    first: dict[str, _Parsed] = {}
+    for p in parsed:
+        first.setdefault(p.event_id, p)
+    facts = [
+        fact
+        for event_id, p in first.items()
+        if event_id in inserted
+        and (
+            fact := engagement_row(
+                p.raw,
+                email=p.email,
+                issue_id=p.issue_id,
+                subscriber_id=sub.id if (sub := subs.get(p.email or "")) else None,
+                now=stamp,
+            )
+        )
+        is not None
+    ]
+    insert_engagement(conn, facts)
 
     outcomes: list[EventOutcome] = []
     confirm: dict[str, dict[str, str | None]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class WebContext:
     csrf: Csrf
     templates: jinja2.Environment
     _engine: Engine | None = None
+    after_events: Callable[[list[str]], None] | None = None
+    """Called (in the background) with the issues a webhook batch brought new events for."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
