@@ -11,6 +11,7 @@ def register(app: typer.Typer) -> None:
         content_cmd,
         curation_cmd,
         render_cmd,
+        report_cmd,
         schedule_cmd,
         send_cmd,
         subscribers_cmd,
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
     render_cmd.register(app)
     subscribers_cmd.register(app)
     send_cmd.register(app)
+    report_cmd.register(app)
     web_cmd.register(app)
     schedule_cmd.register(app)
     worker_cmd.register(app)

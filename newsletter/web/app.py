@@ -111,7 +111,7 @@ def create_app(
     ``bind_host`` is where the server listens (default ``web.host``): beyond loopback, editor
     pages need the editor login. ``engine`` defaults to one made from ``storage.url``.
     """
-    from newsletter.web import preview, unsubscribe, webhooks
+    from newsletter.web import preview, report, unsubscribe, webhooks
 
     key = secrets.secret_key.get_secret_value().encode() if secrets.secret_key else os.urandom(32)
     ctx = WebContext(
@@ -159,6 +159,7 @@ def create_app(
     app.include_router(unsubscribe.router)
     app.include_router(webhooks.router)
     app.include_router(preview.router)
+    report.register(app, ctx)
     return app
 
 

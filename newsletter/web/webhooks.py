@@ -109,8 +109,16 @@ async def sendgrid_events(request: Request, ctx: Ctx, background: BackgroundTask
         raise HTTPException(503, "Database unavailable; retry later.") from None
     counts["ignored"] = len(skipped)
     if ctx.after_events is not None and counts["new"]:
-        issue_ids = sorted({str(e["issue_id"]) for e in events if e.get("issue_id")})
-        background.add_task(ctx.after_events, issue_ids)
+        # Only complaints and bounces can push a rate over its line.
+        issue_ids = sorted(
+            {
+                str(e["issue_id"])
+                for e in events
+                if e.get("issue_id") and e.get("event") in ("bounce", "spamreport")
+            }
+        )
+        if issue_ids:
+            background.add_task(ctx.after_events, issue_ids)
     return JSONResponse(counts)
 
 
