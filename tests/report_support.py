@@ -94,7 +94,7 @@ def add_ledger(engine: sa.Engine, issue_id: str, ids: list[int], slot: datetime 
                     "attempts": 1,
                     "created_at": now,
                     "updated_at": now,
-                }  # fmt: skip
+                }
                 for i, sid in enumerate(ids)
             ],
         )
