@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["load", "assemble", "render", "providers", "send", "schedule", "web"]
+BENCHES = ["load", "assemble", "render", "providers", "send", "schedule", "web", "report"]
 
 
 def main(argv: list[str]) -> int:

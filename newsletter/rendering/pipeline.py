@@ -136,7 +136,7 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
         plan.preheader,
         allowed_mailto=cfg.delivery.unsubscribe_mailto,
     )
-    if cfg.tracking.clicks != "off":
+    if key is not None:
         # After the checks: the canary is in the HTML only, by design (no reader sees it).
         html = add_canary(cfg, key, plan.id, html)
     return RenderedIssue(

@@ -2,8 +2,8 @@
 
 ``tracking.clicks: own`` sends every outbound link of the HTML and text parts through our
 signed redirect ``/r/<token>?s=%recipient%``; ``provider`` leaves links for SendGrid to
-rewrite; ``off`` changes nothing. With tracking on, a hidden canary link is added to the
-HTML: no person sees it, so whoever follows it is a link scanner, and its clicks (and the
+rewrite; ``off`` changes nothing. In own mode a hidden canary link is added to the HTML
+(provider mode leaves the HTML exactly as the templates made it): no person sees it, so whoever follows it is a link scanner, and its clicks (and the
 other clicks of that recipient) are counted as suspected bots.
 """
 
@@ -68,12 +68,10 @@ def rewrite_links(
     return _HREF.sub(in_html, html), _TEXT_URL.sub(in_text, text)
 
 
-def add_canary(cfg: Settings, key: bytes | None, issue_id: str, html: str) -> str:
-    """Insert the hidden canary link right after ``<body>``."""
-    target = canary_url(cfg)
-    if cfg.tracking.clicks == "own" and key is not None:
-        token = sign_click(key, ClickTarget(issue_id=issue_id, url=target, canary=True))
-        target = f"{str(cfg.web.public_url).rstrip('/')}/r/{token}?s={RECIPIENT}"
+def add_canary(cfg: Settings, key: bytes, issue_id: str, html: str) -> str:
+    """Insert the hidden canary link (a signed own-redirect token) right after ``<body>``."""
+    token = sign_click(key, ClickTarget(issue_id=issue_id, url=canary_url(cfg), canary=True))
+    target = f"{str(cfg.web.public_url).rstrip('/')}/r/{token}?s={RECIPIENT}"
     link = (
         f'<a href="{htmllib.escape(target, quote=True)}" style="display:none;font-size:0;'
         'line-height:0;max-height:0;overflow:hidden;mso-hide:all">&#8203;</a>'

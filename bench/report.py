@@ -1,0 +1,366 @@
+"""Report timings: signed 1,000-event webhook batches, and the report of a very large issue.
+
+Run with ``python -m bench report``. Ingest goes through the real app (signature check,
+per-event validation, dedupe, engagement rows) on SQLite and, when reachable, PostgreSQL.
+The large report builds an issue with ``BENCH_REPORT_RECIPIENTS`` recipients (default 1M)
+and about three events per recipient (3M) with bulk SQL, then times ``build_report`` and the
+``newsletter report --json`` command. Targets: >= 5,000 events/s ingest, report < 2 s.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+
+from newsletter.archive import Archive
+from newsletter.config import Secrets, Settings, load_config
+from newsletter.models import GuideCard, GuideRef, IssuePlan, NewsItem, Story, Window
+from newsletter.reporting import build_report
+from newsletter.store import tables
+from newsletter.store.db import create_engine_for, upgrade
+from newsletter.web import create_app
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ISSUE = "2026-11-22-sunday"
+SLOT = datetime(2026, 11, 22, 8, tzinfo=UTC)
+BATCH = 1000
+BATCHES = int(os.environ.get("BENCH_REPORT_BATCHES", "20"))
+SUBSCRIBERS = 5000
+RECIPIENTS = int(os.environ.get("BENCH_REPORT_RECIPIENTS", "1000000"))
+STORIES = 10
+
+
+@contextmanager
+def _engine(kind: str, folder: Path) -> Iterator[sa.Engine | None]:
+    if kind == "sqlite":
+        engine = create_engine_for(f"sqlite:///{folder / 'bench.db'}")
+        tables.metadata.create_all(engine)
+        yield engine
+        engine.dispose()
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError:
+        yield None
+        return
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    engine = create_engine_for(url)
+    tables.metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _plan() -> IssuePlan:
+    stories = []
+    for k in range(STORIES):
+        guide = None
+        if k % 3 == 0:
+            guide = GuideRef(
+                slug=f"guide-{k}", title=f"Guide {k}", url=f"https://almanac.example/g/{k}",
+                reason="shares topics",
+            )  # fmt: skip
+        item = NewsItem(
+            id=f"story-{k}", title=f"Story {k}", url=f"https://news.example/story-{k}",
+            source="News", published_at=SLOT - timedelta(days=1), score=8, summary="s",
+        )  # fmt: skip
+        stories.append(Story(item=item, guide=guide))
+    cards = [
+        GuideCard(slug=s.guide.slug, title=s.guide.title, url=s.guide.url, level="Beginner")
+        for s in stories
+        if s.guide
+    ]
+    return IssuePlan(
+        id=ISSUE, edition="sunday", slot=SLOT,
+        window=Window(start=SLOT - timedelta(days=7), end=SLOT), subject="Bench",
+        preheader="Bench issue with ten stories and a few guides", status="sent",
+        stories=stories, guides=cards,
+    )  # fmt: skip
+
+
+def _config(folder: Path, public: str, url: str) -> Settings:
+    (folder / "config.yaml").write_text(
+        json.dumps(
+            {
+                "archive": {"dir": str(folder / "issues")},
+                "storage": {"url": url},
+                "delivery": {"sendgrid": {"event_public_key": public}},
+            }
+        )
+    )
+    cfg = load_config(folder / "config.yaml", env={})
+    Archive(cfg.archive_dir).save_plan(_plan())
+    return cfg
+
+
+def _keys() -> tuple[ec.EllipticCurvePrivateKey, str]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, base64.b64encode(der).decode()
+
+
+def _batches() -> list[bytes]:
+    kinds = ["processed", "delivered", "delivered", "open", "open", "click", "click", "deferred"]
+    out = []
+    n = 0
+    for _ in range(BATCHES):
+        events: list[dict[str, Any]] = []
+        for _ in range(BATCH):
+            kind = kinds[n % len(kinds)]
+            event: dict[str, Any] = {
+                "email": f"user{n % SUBSCRIBERS + 1}@example.com",
+                "event": kind,
+                "sg_event_id": f"ev-{n}",
+                "sg_message_id": f"m{n % SUBSCRIBERS}.filter0001.1.0",
+                "issue_id": ISSUE,
+                "timestamp": int(SLOT.timestamp()) + n,
+                "category": ["sunday"],
+            }
+            if kind == "open":
+                event["sg_machine_open"] = n % 3 == 0
+            if kind == "click":
+                event["url"] = f"https://news.example/story-{n % STORIES}?utm_source=almanac"
+            events.append(event)
+            n += 1
+        out.append(json.dumps(events, separators=(",", ":")).encode())
+    return out
+
+
+def ingest(kind: str) -> dict[str, Any] | None:
+    """Events per second through the signed webhook, 1,000 events per POST."""
+    with tempfile.TemporaryDirectory() as tmp, _engine(kind, Path(tmp)) as engine:
+        if engine is None:
+            return None
+        private, public = _keys()
+        cfg = _config(Path(tmp), public, str(engine.url))
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(tables.subscribers),
+                [
+                    {
+                        "email": f"user{i}@example.com",
+                        "name": None,
+                        "wants_midweek": True,
+                        "wants_sunday": True,
+                        "status": "active",
+                        "created_at": now,
+                        "updated_at": now,
+                    }  # fmt: skip
+                    for i in range(1, SUBSCRIBERS + 1)
+                ],
+            )
+        client = TestClient(create_app(cfg, Secrets.from_env({}), engine=engine))
+        bodies = _batches()
+        start = time.perf_counter()
+        for body in bodies:
+            stamp = str(int(time.time()))
+            sig = private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+            res = client.post(
+                "/webhooks/sendgrid",
+                content=body,
+                headers={
+                    "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(sig).decode(),
+                    "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+                },
+            )
+            assert res.status_code == 200 and res.json()["new"] == BATCH, res.text
+        elapsed = time.perf_counter() - start
+        total = BATCH * len(bodies)
+        return {
+            "db": kind,
+            "events": total,
+            "s": round(elapsed, 3),
+            "per_s": round(total / elapsed),
+        }
+
+
+def _generate_sqlite(engine: sa.Engine, recipients: int) -> float:
+    """Bulk-insert the ledger and ~3 events per recipient with recursive CTEs (no ORM)."""
+    t = int(SLOT.timestamp())
+    start = time.perf_counter()
+    clickers = recipients // 5
+    plain = sa.create_engine(engine.url)  # no foreign-key pragma: the bulk rows skip subscribers
+    with plain.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_engagement_issue_kind_email")
+        conn.exec_driver_sql("DROP INDEX ix_engagement_email")
+        conn.exec_driver_sql(
+            "INSERT INTO issues (id, edition, slot, status, created_at, updated_at) "
+            f"VALUES ('{ISSUE}', 'sunday', '2026-11-22 08:00:00', 'sent', "
+            "'2026-11-22 08:00:00', '2026-11-22 08:00:00')"
+        )
+        seq = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
+        conn.exec_driver_sql(
+            "INSERT INTO sends (issue_id, subscriber_id, email, status, attempts, created_at, "
+            "updated_at) " + seq.format(recipients) + f"SELECT '{ISSUE}', i, 'u' || i || "
+            "'@example.com', 'sent', 1, '2026-11-22 08:00:00', '2026-11-22 08:00:00' FROM n"
+        )
+        insert = (
+            "INSERT INTO engagement (issue_id, email, subscriber_id, kind, detail, machine, "
+            "flag, url, ts, source) "
+        )
+        # delivered: all but 1.5 % (the bounces)
+        delivered = recipients - recipients * 15 // 1000
+        conn.exec_driver_sql(
+            insert + seq.format(delivered) + f"SELECT '{ISSUE}', 'u' || i || '@example.com', i, "
+            f"'delivered', NULL, 0, NULL, NULL, {t} + i % 900, 'sendgrid' FROM n"
+        )
+        conn.exec_driver_sql(
+            insert + seq.format(recipients - delivered) + f"SELECT '{ISSUE}', 'u' || "
+            f"({delivered} + i) || '@example.com', {delivered} + i, 'bounce', CASE WHEN i % 5 = 0 "
+            f"THEN 'blocked' ELSE 'hard' END, 0, NULL, NULL, {t} + 60, 'sendgrid' FROM n"
+        )
+        # opens: 1.2 per recipient on average for 40 % human, 30 % machine
+        opens = recipients * 14 // 10
+        conn.exec_driver_sql(
+            insert + seq.format(opens) + f"SELECT '{ISSUE}', 'u' || (i * 7 % {delivered} + 1) || "
+            f"'@example.com', i * 7 % {delivered} + 1, 'open', NULL, i % 3 = 0, NULL, NULL, "
+            f"{t} + 120 + i % 200000, 'sendgrid' FROM n"
+        )
+        clicks = recipients * 3 - delivered - (recipients - delivered) - opens - 2500
+        conn.exec_driver_sql(
+            insert + seq.format(clicks) + f"SELECT '{ISSUE}', 'u' || (i % {clickers} + 1) || "
+            f"'@example.com', i % {clickers} + 1, 'click', NULL, 0, NULL, "
+            f"'https://news.example/story-' || (i % {STORIES}), {t} + 600 + i * 13 % 250000, "
+            "'sendgrid' FROM n"
+        )
+        conn.exec_driver_sql(
+            insert + seq.format(2500) + f"SELECT '{ISSUE}', 'u' || (i * 31 + 5) || "
+            "'@example.com', i * 31 + 5, CASE WHEN i % 5 = 0 THEN 'spamreport' ELSE "
+            f"'unsubscribe' END, NULL, 0, NULL, NULL, {t} + 9000 + i, 'sendgrid' FROM n"
+        )
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_engagement_issue_kind_email ON engagement (issue_id, kind, email, ts)"
+        )
+        conn.exec_driver_sql("CREATE INDEX ix_engagement_email ON engagement (email)")
+        conn.exec_driver_sql("ANALYZE")
+    plain.dispose()
+    return time.perf_counter() - start
+
+
+def large_report() -> dict[str, Any]:
+    """``build_report`` and ``newsletter report --json`` on a RECIPIENTS-recipient issue."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        engine = create_engine_for(f"sqlite:///{folder / 'report.db'}")
+        upgrade(engine)  # the migrated schema, as ``newsletter report`` expects it
+        _, public = _keys()
+        cfg = _config(folder, public, str(engine.url))
+        generated = _generate_sqlite(engine, RECIPIENTS)
+        with engine.connect() as conn:
+            events = conn.execute(sa.text("SELECT count(*) FROM engagement")).scalar_one()
+        times = []
+        report = None
+        for _ in range(3):
+            start = time.perf_counter()
+            with engine.connect() as conn:
+                report = build_report(conn, cfg, _plan())
+            times.append(time.perf_counter() - start)
+        assert report is not None
+        cli = _cli(folder)
+        engine.dispose()
+        return {
+            "recipients": RECIPIENTS,
+            "events": int(events),
+            "generate_s": round(generated, 1),
+            "build_report_s": round(min(times), 3),
+            "cli_s": cli,
+            "delivered": report.delivered,
+            "unique_clickers": report.clicks.unique_clickers,
+            "suspected_bot_clickers": report.clicks.suspected_bot_clickers,
+        }
+
+
+def _cli(folder: Path) -> float | None:
+    """Wall time of ``newsletter report <id> --json`` in a fresh process (start-up included)."""
+    start = time.perf_counter()
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "newsletter",
+            "--config",
+            str(folder / "config.yaml"),
+            "report",
+            ISSUE,
+            "--json",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if res.returncode != 0:
+        print(f"newsletter report failed: {res.stderr.strip()[:300]}", file=sys.stderr)
+        return None
+    return round(elapsed, 3)
+
+
+def main() -> None:
+    rows = [r for kind in ("sqlite", "postgres") if (r := ingest(kind)) is not None]
+    for r in rows:
+        print(f"ingest {r['db']}: {r['events']} events in {r['s']} s = {r['per_s']}/s")
+    big = large_report()
+    print(f"report: {big}")
+    RESULTS.mkdir(exist_ok=True)
+    data = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "ingest": rows,
+        "report": big,
+        "targets": {"ingest_per_s": 5000, "report_s": 2.0},
+    }
+    (RESULTS / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    lines = [
+        "# Report benchmarks",
+        "",
+        f"`python -m bench report` on {platform.platform()}, Python {platform.python_version()}.",
+        "",
+        "## Ingest: signed webhook batches of 1,000 events (target >= 5,000 events/s)",
+        "",
+        "| db | events | seconds | events/s |",
+        "|---|---:|---:|---:|",
+        *[f"| {r['db']} | {r['events']} | {r['s']} | {r['per_s']} |" for r in rows],
+        "",
+        f"## Report of one issue: {big['recipients']:,} recipients, {big['events']:,} events "
+        "(SQLite; target < 2 s)",
+        "",
+        f"- data generation (bulk SQL, indexes built after): {big['generate_s']} s",
+        f"- `build_report` (best of 3): {big['build_report_s']} s",
+        f"- `newsletter report --json` in a fresh process: {big['cli_s']} s",
+        f"- delivered {big['delivered']:,}, unique clickers {big['unique_clickers']:,}, "
+        f"suspected bot clickers {big['suspected_bot_clickers']:,}",
+        "",
+    ]
+    (RESULTS / "report.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
