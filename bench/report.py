@@ -173,7 +173,7 @@ def ingest(kind: str) -> dict[str, Any] | None:
                         "status": "active",
                         "created_at": now,
                         "updated_at": now,
-                    }  # fmt: skip
+                    }
                     for i in range(1, SUBSCRIBERS + 1)
                 ],
             )
@@ -257,7 +257,8 @@ def _generate_sqlite(engine: sa.Engine, recipients: int) -> float:
             f"'unsubscribe' END, NULL, 0, NULL, NULL, {t} + 9000 + i, 'sendgrid' FROM n"
         )
         conn.exec_driver_sql(
-            "CREATE INDEX ix_engagement_issue_kind_email ON engagement (issue_id, kind, email, ts)"
+            "CREATE INDEX ix_engagement_issue_kind_email ON engagement "
+            "(issue_id, kind, email, ts, url, machine, detail, flag)"
         )
         conn.exec_driver_sql("CREATE INDEX ix_engagement_email ON engagement (email)")
         conn.exec_driver_sql("ANALYZE")
@@ -311,7 +312,7 @@ def _cli(folder: Path) -> float | None:
             "report",
             ISSUE,
             "--json",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         check=False,

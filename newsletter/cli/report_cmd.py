@@ -21,8 +21,8 @@ def report_command(
 ) -> None:
     """Delivered, bounces, complaints, opens (human and machine) and clicks per story and guide."""
     from newsletter.config import Secrets
-    from newsletter.reporting import build_report, check_alerts
-    from newsletter.reporting.alerts import mail_editors
+    from newsletter.reporting import build_report
+    from newsletter.reporting.alerts import evaluate, mail_editors, record_alerts
     from newsletter.store.db import open_store
 
     cfg = settings(ctx, config)
@@ -31,7 +31,10 @@ def report_command(
     try:
         with engine.connect() as conn:
             report = build_report(conn, cfg, plan)
-        check_alerts(engine, cfg, [issue_id], mail=mail_editors(Secrets.from_env()))
+        found = evaluate(
+            cfg, issue_id, report.sent, report.delivered, report.complained, report.bounced.total
+        )
+        record_alerts(engine, cfg, found, mail=mail_editors(Secrets.from_env()))
     finally:
         engine.dispose()
     if want_json(ctx, json):

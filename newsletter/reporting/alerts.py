@@ -106,21 +106,36 @@ def check_alerts(
     now: datetime | None = None,
 ) -> list[Alert]:
     """Record (and mail, once) every new alert of these issues; returns the new ones."""
+    found: list[Alert] = []
+    for issue_id in issue_ids:
+        with engine.connect() as conn:
+            found += evaluate(cfg, issue_id, *rates(conn, issue_id))
+    return record_alerts(engine, cfg, found, mail=mail, now=now)
+
+
+def record_alerts(
+    engine: Engine,
+    cfg: Settings,
+    alerts: Iterable[Alert],
+    *,
+    mail: Mailer | None = None,
+    now: datetime | None = None,
+) -> list[Alert]:
+    """Store alerts not seen before (one per issue and kind) and mail those; returns them."""
     now = now or datetime.now(UTC)
     new: list[Alert] = []
-    for issue_id in issue_ids:
+    for alert in alerts:
+        values = {
+            "issue_id": alert.issue_id,
+            "kind": alert.kind,
+            "rate": alert.rate,
+            "threshold": alert.threshold,
+            "message": alert.message,
+            "created_at": now,
+        }
         with engine.begin() as conn:
-            for alert in evaluate(cfg, issue_id, *rates(conn, issue_id)):
-                values = {
-                    "issue_id": alert.issue_id,
-                    "kind": alert.kind,
-                    "rate": alert.rate,
-                    "threshold": alert.threshold,
-                    "message": alert.message,
-                    "created_at": now,
-                }
-                if _insert_ignore(conn, report_alerts, values):
-                    new.append(alert)
+            if _insert_ignore(conn, report_alerts, values):
+                new.append(alert)
     for alert in new:
         if mail is None or not cfg.site.editors:
             continue

@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_engagement"),
     )
     op.create_index(
-        "ix_engagement_issue_kind_email", "engagement", ["issue_id", "kind", "email", "ts"]
+        "ix_engagement_issue_kind_email",
+        "engagement",
+        ["issue_id", "kind", "email", "ts", "url", "machine", "detail", "flag"],
     )
     op.create_index("ix_engagement_email", "engagement", ["email"])
     op.create_table(
