@@ -209,7 +209,7 @@ def _generate_sqlite(engine: sa.Engine, recipients: int) -> float:
     clickers = recipients // 5
     plain = sa.create_engine(engine.url)  # no foreign-key pragma: the bulk rows skip subscribers
     with plain.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_engagement_issue_kind_email")
+        conn.exec_driver_sql("DROP INDEX ix_engagement_issue_kind")
         conn.exec_driver_sql("DROP INDEX ix_engagement_email")
         conn.exec_driver_sql(
             "INSERT INTO issues (id, edition, slot, status, created_at, updated_at) "
@@ -256,11 +256,48 @@ def _generate_sqlite(engine: sa.Engine, recipients: int) -> float:
             "'@example.com', i * 31 + 5, CASE WHEN i % 5 = 0 THEN 'spamreport' ELSE "
             f"'unsubscribe' END, NULL, 0, NULL, NULL, {t} + 9000 + i, 'sendgrid' FROM n"
         )
-        conn.exec_driver_sql(
-            "CREATE INDEX ix_engagement_issue_kind_email ON engagement "
-            "(issue_id, kind, email, ts, url, machine, detail, flag)"
-        )
+        conn.exec_driver_sql("CREATE INDEX ix_engagement_issue_kind ON engagement (issue_id, kind)")
         conn.exec_driver_sql("CREATE INDEX ix_engagement_email ON engagement (email)")
+        # The summaries ingest keeps (store/engagement.py), built here in one pass each.
+        counters = {
+            "processed": "kind = 'processed'", "delivered": "kind = 'delivered'",
+            "deferred": "kind = 'deferred'", "bounce_hard": "kind = 'bounce' AND detail = 'hard'",
+            "bounce_soft": "kind = 'bounce' AND detail = 'soft'",
+            "bounce_blocked": "kind = 'bounce' AND detail = 'blocked'",
+            "dropped": "kind = 'dropped'", "spamreport": "kind = 'spamreport'",
+            "unsubscribe": "kind IN ('unsubscribe', 'group_unsubscribe')",
+            "resubscribe": "kind = 'group_resubscribe'",
+            "open_human": "kind = 'open' AND NOT machine", "open_machine": "kind = 'open' AND machine",
+            "clicks": "kind = 'click'",
+        }  # fmt: skip
+        sums = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)" for c in counters.values())
+        conn.exec_driver_sql(
+            f"INSERT INTO engagement_people (issue_id, email, {', '.join(counters)}, "
+            "delivered_ts, first_click, last_click, bot_sign) "
+            f"SELECT issue_id, email, {sums}, MIN(CASE WHEN kind = 'delivered' THEN ts END), "
+            "MIN(CASE WHEN kind = 'click' THEN ts END), MAX(CASE WHEN kind = 'click' THEN ts END), "
+            "0 FROM engagement GROUP BY issue_id, email"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO click_links (issue_id, email, url, clicks, first_ts) "
+            "SELECT issue_id, email, url, COUNT(*), MIN(ts) FROM engagement WHERE kind = 'click' "
+            "GROUP BY issue_id, email, url"
+        )
+        for name in counters:
+            conn.exec_driver_sql(
+                "INSERT INTO issue_counts (issue_id, name, value) "
+                f"SELECT issue_id, '{name}', SUM(CASE WHEN {name} > 0 THEN 1 ELSE 0 END) "
+                f"FROM engagement_people GROUP BY issue_id"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO issue_counts (issue_id, name, value) "
+                f"SELECT issue_id, '{name}_n', SUM({name}) FROM engagement_people GROUP BY issue_id"
+            )
+        conn.exec_driver_sql(
+            "INSERT INTO issue_counts (issue_id, name, value) SELECT issue_id, 'bounced', "
+            "SUM(CASE WHEN bounce_hard + bounce_soft + bounce_blocked > 0 THEN 1 ELSE 0 END) "
+            "FROM engagement_people GROUP BY issue_id"
+        )
         conn.exec_driver_sql("ANALYZE")
     plain.dispose()
     return time.perf_counter() - start

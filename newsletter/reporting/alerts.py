@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from newsletter.config import Secrets, Settings
-from newsletter.reporting.report import event_counts, ledger_counts
+from newsletter.reporting.report import ledger_counts, people_counts
 from newsletter.store.events import _insert_ignore
 from newsletter.store.tables import report_alerts
 
@@ -49,12 +49,8 @@ class Alert:
 def rates(conn: Connection, issue_id: str) -> tuple[int, int, int, int]:
     """(sent, delivered, complained, bounced) recipients of an issue."""
     _, sent = ledger_counts(conn, issue_id)
-    counts = event_counts(conn, issue_id)
-
-    def people(kind: str) -> int:
-        return sum(n for (k, _, _), (_, n) in counts.items() if k == kind)
-
-    return sent, people("delivered"), people("spamreport"), people("bounce")
+    counts = people_counts(conn, issue_id)
+    return sent, counts["delivered"], counts["spamreport"], counts["bounced"]
 
 
 def evaluate(

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from newsletter.config import Settings
 from newsletter.models import IssuePlan
-from newsletter.reporting.links import LinkInfo, canary_key, link_map
-from newsletter.store.tables import engagement, sends
+from newsletter.reporting.links import LinkInfo, link_map
+from newsletter.store.engagement import COUNTERS
+from newsletter.store.tables import click_links, engagement_people, issue_counts, sends
 
 TIMELINE_HOURS = 72
 COMPLAINT_WARN = 0.001
@@ -78,7 +78,8 @@ class Clicks(BaseModel):
     rate_uses: str = "unique_clickers / delivered"
     by_link: list[LinkClicks] = []
     timeline: list[int] = []
-    """Human clicks per hour over the first 72 hours after the slot."""
+    """Per hour over the first 72 hours after the slot: human first clicks (a reader's first
+    click on a link; repeat clicks on it are in ``total`` only)."""
 
 
 class Ranked(BaseModel):
@@ -127,71 +128,54 @@ def _rate(part: int, whole: int) -> float:
 
 def ledger_counts(conn: Connection, issue_id: str) -> tuple[int, int]:
     """(audience, sent) from the send ledger: every row, and the rows the provider took."""
-    row = conn.execute(
-        select(func.count(), func.sum(case((sends.c.status == "sent", 1), else_=0))).where(
-            sends.c.issue_id == issue_id
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)
-
-
-def event_counts(
-    conn: Connection, issue_id: str
-) -> dict[tuple[str, str | None, bool], tuple[int, int]]:
-    """(kind, detail, machine) → (events, distinct recipients), clicks left out."""
-    e = engagement.c
     rows = conn.execute(
-        select(e.kind, e.detail, e.machine, func.count(), func.count(e.email.distinct()))
-        .where(e.issue_id == issue_id, e.kind != "click")
-        .group_by(e.kind, e.detail, e.machine)
+        select(sends.c.status, func.count())
+        .where(sends.c.issue_id == issue_id)
+        .group_by(sends.c.status)
+    ).all()
+    return sum(int(n) for _, n in rows), sum(int(n) for status, n in rows if status == "sent")
+
+
+def people_counts(conn: Connection, issue_id: str) -> dict[str, int]:
+    """Recipients who had each kind of event (``<counter>``), event totals (``<counter>_n``)
+    and ``bounced`` (any bounce), as ingest keeps them in ``issue_counts``."""
+    counts = {name: 0 for name in COUNTERS} | {f"{name}_n": 0 for name in COUNTERS}
+    counts["bounced"] = 0
+    rows = conn.execute(
+        select(issue_counts.c.name, issue_counts.c.value).where(issue_counts.c.issue_id == issue_id)
     )
-    return {(r[0], r[1], bool(r[2])): (int(r[3]), int(r[4])) for r in rows}
-
-
-def _distinct(conn: Connection, issue_id: str, kinds: tuple[str, ...], **where: Any) -> int:
-    e = engagement.c
-    cond = [e.issue_id == issue_id, e.kind.in_(kinds)]
-    cond += [getattr(e, k) == v for k, v in where.items()]
-    return int(conn.execute(select(func.count(e.email.distinct())).where(and_(*cond))).scalar_one())
+    counts.update({name: int(value) for name, value in rows})
+    return counts
 
 
 def suspected_bots(conn: Connection, cfg: Settings, issue_id: str) -> set[str]:
-    """The clickers of an issue who look like link scanners (see the module docstring)."""
-    e = engagement.c
-    canary = canary_key(cfg)
-    per_clicker = (
-        select(
-            e.email,
-            func.min(e.ts).label("first"),
-            func.max(e.ts).label("last"),
-            func.count(e.url.distinct()).label("links"),
-            func.sum(case((e.flag.is_not(None), 1), (e.url == canary, 1), else_=0)).label("sign"),
-        )
-        .where(e.issue_id == issue_id, e.kind == "click")
-        .group_by(e.email)
-        .subquery()
-    )
-    d = engagement.alias("d2")
-    query = select(
-        per_clicker.c.email,
-        per_clicker.c.first,
-        per_clicker.c.last,
-        per_clicker.c.links,
-        per_clicker.c.sign,
-        select(func.min(d.c.ts))
-        .where(d.c.issue_id == issue_id, d.c.kind == "delivered", d.c.email == per_clicker.c.email)
-        .scalar_subquery(),
-    )
+    """The clickers of an issue who look like link scanners (see the module docstring).
+
+    Evaluated in the database over the clickers' index entries; the distinct links are
+    counted only for a clicker whose clicks all fell within ``tracking.bot_burst_seconds``.
+    """
+    p = engagement_people.c
+    k = click_links.c
     t = cfg.tracking
-    bots: set[str] = set()
-    for email, first, last, links, sign, delivered_at in conn.execute(query):
-        if (
-            sign
-            or (delivered_at is not None and first - delivered_at <= t.bot_after_delivery)
-            or (links >= t.bot_burst_links and last - first <= t.bot_burst_seconds)
-        ):
-            bots.add(email)
-    return bots
+    links = (
+        select(func.count()).where(k.issue_id == p.issue_id, k.email == p.email).scalar_subquery()
+    )
+    query = select(p.email).where(
+        p.issue_id == issue_id,
+        p.clicks > 0,
+        or_(
+            p.bot_sign > 0,
+            and_(
+                p.delivered_ts.is_not(None), p.first_click - p.delivered_ts <= t.bot_after_delivery
+            ),
+            and_(p.last_click - p.first_click <= t.bot_burst_seconds, links >= t.bot_burst_links),
+        ),
+    )
+    return set(conn.execute(query).scalars())
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def build_report(
@@ -200,38 +184,21 @@ def build_report(
     """The report of one issue from the store (see the module docstring for definitions)."""
     issue_id = plan.id
     audience, sent = ledger_counts(conn, issue_id)
-    counts = event_counts(conn, issue_id)
-
-    def recipients(kind: str, detail: str | None = None, machine: bool | None = None) -> int:
-        return sum(
-            n
-            for (k, d, m), (_, n) in counts.items()
-            if k == kind and (detail is None or d == detail) and (machine is None or m == machine)
-        )
-
-    def events_of(kind: str) -> int:
-        return sum(n for (k, _, _), (n, _) in counts.items() if k == kind)
-
-    delivered = recipients("delivered")
+    c = people_counts(conn, issue_id)
+    delivered = c["delivered"]
     bounced = Bounces(
-        hard=recipients("bounce", "hard"),
-        soft=recipients("bounce", "soft"),
-        blocked=recipients("bounce", "blocked"),
-        total=_distinct(conn, issue_id, ("bounce",)) if events_of("bounce") else 0,
-    )
-    complained = recipients("spamreport")
-    unsubscribed = (
-        _distinct(conn, issue_id, ("unsubscribe", "group_unsubscribe"))
-        if events_of("unsubscribe") or events_of("group_unsubscribe")
-        else 0
+        hard=c["bounce_hard"],
+        soft=c["bounce_soft"],
+        blocked=c["bounce_blocked"],
+        total=c["bounced"],
     )
     opens = Opens(
-        unique_human=recipients("open", machine=False),
-        unique_machine=recipients("open", machine=True),
-        total=events_of("open"),
+        unique_human=c["open_human"],
+        unique_machine=c["open_machine"],
+        total=c["open_human_n"] + c["open_machine_n"],
     )
     opens.rate = _rate(opens.unique_human, delivered)
-    clicks, stories, guides = _clicks(conn, cfg, plan, delivered)
+    clicks, stories, guides = _clicks(conn, cfg, plan, delivered, c)
     return IssueReport(
         issue_id=issue_id,
         edition=plan.edition,
@@ -240,15 +207,15 @@ def build_report(
         audience=audience,
         sent=sent,
         delivered=delivered,
-        deferred=recipients("deferred"),
+        deferred=c["deferred"],
         bounced=bounced,
-        dropped=recipients("dropped"),
-        complained=complained,
-        complaint_rate=_rate(complained, delivered),
+        dropped=c["dropped"],
+        complained=c["spamreport"],
+        complaint_rate=_rate(c["spamreport"], delivered),
         bounce_rate=_rate(bounced.total, sent or delivered + bounced.total),
-        unsubscribed=unsubscribed,
-        unsubscribe_rate=_rate(unsubscribed, delivered),
-        resubscribed=recipients("group_resubscribe"),
+        unsubscribed=c["unsubscribe"],
+        unsubscribe_rate=_rate(c["unsubscribe"], delivered),
+        resubscribed=c["resubscribe"],
         opens=opens,
         clicks=clicks,
         stories=stories,
@@ -258,46 +225,42 @@ def build_report(
 
 
 def _clicks(
-    conn: Connection, cfg: Settings, plan: IssuePlan, delivered: int
+    conn: Connection, cfg: Settings, plan: IssuePlan, delivered: int, counts: dict[str, int]
 ) -> tuple[Clicks, list[Ranked], list[Ranked]]:
-    e = engagement.c
+    """Clicks per link, story and guide: every reader's figures minus the suspected bots'.
+
+    Bots are few, so their rows are read one by one and subtracted from the per-link totals
+    (index-only scans of ``click_links``), rather than excluded from every query.
+    """
+    k = click_links.c
     issue_id = plan.id
     bots = suspected_bots(conn, cfg, issue_id)
-    t0 = int(plan.slot.timestamp())
-    hour = (e.ts - t0) // 3600
-    rows = conn.execute(
-        select(e.email, e.url, hour, func.count())
-        .where(e.issue_id == issue_id, e.kind == "click")
-        .group_by(e.email, e.url, hour)
-    )
+    bot_rows: list[tuple[str, str, int, int]] = []  # email, url, clicks, first_ts
+    for chunk in _chunks(sorted(bots), 500):
+        bot_rows += [
+            (e, u, int(n), int(ts))
+            for e, u, n, ts in conn.execute(
+                select(k.email, k.url, k.clicks, k.first_ts).where(
+                    k.issue_id == issue_id, k.email.in_(chunk)
+                )
+            )
+        ]
     links = link_map(cfg, plan)
-    per_url_total: dict[str, int] = defaultdict(int)
-    per_url_people: dict[str, set[str]] = defaultdict(set)
-    timeline = [0] * TIMELINE_HOURS
-    clickers: set[str] = set()
-    total = bot_clicks = 0
-    for email, url, h, n in rows:
-        n = int(n)
-        url = url or ""
-        if email in bots:
-            bot_clicks += n
-            continue
-        info = links.get(url)
-        if info is not None and info.kind == "canary":
-            bot_clicks += n  # (a canary click makes its clicker a bot; kept for safety)
-            continue
-        total += n
-        clickers.add(email)
-        per_url_total[url] += n
-        per_url_people[url].add(email)
-        h = int(h)
-        if 0 <= h < TIMELINE_HOURS:
-            timeline[h] += n
+    bot_people: dict[str, set[str]] = defaultdict(set)
+    bot_total: dict[str, int] = defaultdict(int)
+    for email, url, n, _ in bot_rows:
+        bot_people[url].add(email)
+        bot_total[url] += n
     by_link: list[LinkClicks] = []
-    story_people: dict[str, set[str]] = defaultdict(set)
-    guide_people: dict[str, set[str]] = defaultdict(set)
-    for url, people in per_url_people.items():
+    for url, unique, n in conn.execute(
+        select(k.url, func.count(), func.sum(k.clicks))
+        .where(k.issue_id == issue_id)
+        .group_by(k.url)
+    ):
         info = links.get(url) or LinkInfo("other", url)
+        unique = int(unique) - len(bot_people.get(url, ()))
+        if info.kind == "canary" or unique <= 0:
+            continue  # only bots follow the canary, and only bots clicked this link
         by_link.append(
             LinkClicks(
                 url=url,
@@ -305,38 +268,67 @@ def _clicks(
                 label=info.label,
                 item_id=info.item_id,
                 slug=info.slug,
-                unique=len(people),
-                total=per_url_total[url],
+                unique=unique,
+                total=int(n) - bot_total.get(url, 0),
             )
         )
-        if info.kind in ("story", "also") and info.item_id:
-            story_people[info.item_id] |= people
-        elif info.kind == "guide" and info.slug:
-            guide_people[info.slug] |= people
     by_link.sort(key=lambda link: (-link.unique, -link.total, link.url))
+    t0 = int(plan.slot.timestamp())
+    end = t0 + TIMELINE_HOURS * 3600
+    hour = (k.first_ts - t0) // 3600
+    timeline = [0] * TIMELINE_HOURS
+    for h, n in conn.execute(
+        select(hour, func.count())
+        .where(k.issue_id == issue_id, k.first_ts >= t0, k.first_ts < end)
+        .group_by(hour)
+    ):
+        timeline[int(h)] += int(n)
+    for _, _, _, ts in bot_rows:
+        if t0 <= ts < end:
+            timeline[(ts - t0) // 3600] -= 1
+
+    def people_on(urls: set[str]) -> int:
+        if not urls:
+            return 0
+        query = select(func.count(k.email.distinct())).where(
+            k.issue_id == issue_id, k.url.in_(sorted(urls))
+        )
+        everyone = int(conn.execute(query).scalar_one())
+        return everyone - len({e for e, u, _, _ in bot_rows if u in urls})
+
+    story_urls: dict[str, set[str]] = defaultdict(set)
+    guide_urls: dict[str, set[str]] = defaultdict(set)
+    for url, info in links.items():
+        if info.kind in ("story", "also") and info.item_id:
+            story_urls[info.item_id].add(url)
+        elif info.kind == "guide" and info.slug:
+            guide_urls[info.slug].add(url)
+    clicked = {link.url for link in by_link}
     titles = {s.item.id: s.item.title for s in plan.stories}
     guide_titles = {g.slug: g.title for g in plan.guides}
     guide_titles.update({s.guide.slug: s.guide.title for s in plan.stories if s.guide})
     stories = sorted(
         (
-            Ranked(kind="story", key=i, label=titles[i], unique=len(story_people.get(i, ())))
-            for i in titles
+            Ranked(kind="story", key=i, label=label, unique=people_on(story_urls[i] & clicked))
+            for i, label in titles.items()
         ),
         key=lambda r: (-r.unique, r.key),
     )
     guides = sorted(
         (
-            Ranked(kind="guide", key=g, label=label, unique=len(guide_people.get(g, ())))
+            Ranked(kind="guide", key=g, label=label, unique=people_on(guide_urls[g] & clicked))
             for g, label in guide_titles.items()
         ),
         key=lambda r: (-r.unique, r.key),
     )
+    bot_clicks = sum(n for _, _, n, _ in bot_rows)
+    clickers = counts["clicks"] - len(bots)
     clicks = Clicks(
-        unique_clickers=len(clickers),
-        total=total,
+        unique_clickers=clickers,
+        total=counts["clicks_n"] - bot_clicks,
         suspected_bots=bot_clicks,
         suspected_bot_clickers=len(bots),
-        rate=_rate(len(clickers), delivered),
+        rate=_rate(clickers, delivered),
         by_link=by_link,
         timeline=timeline,
     )

@@ -7,9 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, or_, select
+from sqlalchemy import Connection, Table, case, func, or_, select
 
-from newsletter.store.tables import engagement, metadata, sends, subscribers, suppressions
+from newsletter.store.tables import (
+    engagement,
+    engagement_people,
+    metadata,
+    sends,
+    subscribers,
+    suppressions,
+)
 
 PAGE_SIZE = 25
 
@@ -183,13 +190,17 @@ def glance(conn: Connection, issue_ids: Sequence[str]) -> dict[str, dict[str, in
     """Per issue: delivered, clickers (suspected bots included) and complaints, in one query."""
     if not issue_ids:
         return {}
-    e = engagement.c
-    out: dict[str, dict[str, int]] = {}
+    p = engagement_people.c
+
+    def had(column: Any) -> Any:
+        return func.sum(case((column > 0, 1), else_=0))
+
     rows = conn.execute(
-        select(e.issue_id, e.kind, func.count(e.email.distinct()))
-        .where(e.issue_id.in_(list(issue_ids)), e.kind.in_(("delivered", "click", "spamreport")))
-        .group_by(e.issue_id, e.kind)
+        select(p.issue_id, had(p.delivered), had(p.clicks), had(p.spamreport))
+        .where(p.issue_id.in_(list(issue_ids)))
+        .group_by(p.issue_id)
     )
-    for issue_id, kind, n in rows:
-        out.setdefault(issue_id, {})[kind] = int(n)
-    return out
+    return {
+        issue_id: {"delivered": int(d or 0), "click": int(c or 0), "spamreport": int(s or 0)}
+        for issue_id, d, c, s in rows
+    }

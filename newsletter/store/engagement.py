@@ -1,7 +1,11 @@
-"""Engagement rows: one narrow row per provider event of an issue, what the report adds up.
+"""Engagement rows: one narrow row per provider event of an issue, and their summaries.
 
 Written next to the raw ``events`` row (same transaction, only for event ids seen for the
-first time, so a provider retry never counts twice) and by the own click redirect.
+first time, so a provider retry never counts twice) and by the own click redirect. Each new
+row also updates ``engagement_people`` (one row per issue and recipient) and ``click_links``
+(one per issue, recipient and link) with atomic upserts that add to counters, so the report
+reads about one row per recipient instead of every event, and two concurrent batches on
+PostgreSQL never lose an increment.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, func, insert
+from sqlalchemy.sql.elements import ColumnElement
 
-from newsletter.store.tables import engagement
+from newsletter.store.tables import click_links, engagement, engagement_people, issue_counts
 from newsletter.tracking.urls import normalise_url
 
 MAX_ISSUE_ID = 40
@@ -67,10 +72,153 @@ def engagement_row(
 
 
 def insert_engagement(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert engagement rows (one executemany); returns how many."""
+    """Insert engagement rows (one executemany) and fold them into the summaries."""
     if rows:
         conn.execute(insert(engagement), list(rows))
+        summarise(conn, rows)
     return len(rows)
+
+
+COUNTERS = (
+    "processed", "delivered", "deferred", "bounce_hard", "bounce_soft", "bounce_blocked",
+    "dropped", "spamreport", "unsubscribe", "resubscribe", "open_human", "open_machine", "clicks",
+)  # fmt: skip
+_COUNTER_OF = {
+    "processed": "processed",
+    "delivered": "delivered",
+    "deferred": "deferred",
+    "dropped": "dropped",
+    "spamreport": "spamreport",
+    "unsubscribe": "unsubscribe",
+    "group_unsubscribe": "unsubscribe",
+    "group_resubscribe": "resubscribe",
+    "click": "clicks",
+}
+CANARY_SUFFIX = "/r/canary"
+
+
+def _counter(row: Mapping[str, Any]) -> str | None:
+    kind = row["kind"]
+    if kind == "bounce":
+        return f"bounce_{row['detail'] or 'hard'}"
+    if kind == "open":
+        return "open_machine" if row["machine"] else "open_human"
+    return _COUNTER_OF.get(kind)
+
+
+def summarise(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add new engagement rows to ``engagement_people`` and ``click_links`` (upserts)."""
+    people: dict[tuple[str, str], dict[str, Any]] = {}
+    links: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["issue_id"], row["email"])
+        person = people.get(key)
+        if person is None:
+            person = people[key] = {
+                "issue_id": key[0], "email": key[1], **dict.fromkeys(COUNTERS, 0),
+                "delivered_ts": None, "first_click": None, "last_click": None, "bot_sign": 0,
+            }  # fmt: skip
+        counter = _counter(row)
+        if counter is None:
+            continue
+        person[counter] += 1
+        ts = row["ts"]
+        if counter == "delivered":
+            old = person["delivered_ts"]
+            person["delivered_ts"] = ts if old is None else min(old, ts)
+        elif counter == "clicks":
+            url = row["url"] or ""
+            first = person["first_click"]
+            person["first_click"] = ts if first is None else min(first, ts)
+            person["last_click"] = max(person["last_click"] or ts, ts)
+            if row["flag"] or url.endswith(CANARY_SUFFIX):
+                person["bot_sign"] = 1
+            link = links.get((*key, url))
+            if link is None:
+                links[(*key, url)] = {
+                    "issue_id": key[0], "email": key[1], "url": url, "clicks": 1, "first_ts": ts,
+                }  # fmt: skip
+            else:
+                link["clicks"] += 1
+                link["first_ts"] = min(link["first_ts"], ts)
+    if people:
+        _upsert_people(conn, sorted(people.values(), key=lambda p: (p["issue_id"], p["email"])))
+    if links:
+        _upsert_links(
+            conn, sorted(links.values(), key=lambda r: (r["issue_id"], r["email"], r["url"]))
+        )
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
+
+
+def _least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
+    # SQLite's scalar min() is NULL if either is; PostgreSQL's LEAST skips NULLs: coalesce both.
+    pick = func.least if conn.dialect.name == "postgresql" else func.min
+    return func.coalesce(pick(a, b), a, b)
+
+
+def _greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
+    pick = func.greatest if conn.dialect.name == "postgresql" else func.max
+    return func.coalesce(pick(a, b), a, b)
+
+
+def _upsert_people(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add to each recipient's row; count a recipient in ``issue_counts`` when a counter first
+    goes above 0 (the row returned equals the increment: this transaction made it so)."""
+    stmt = _dialect_insert(conn, engagement_people)
+    t, new = engagement_people.c, stmt.excluded
+    values: dict[str, Any] = {name: t[name] + new[name] for name in COUNTERS}
+    values["delivered_ts"] = _least(conn, t.delivered_ts, new.delivered_ts)
+    values["first_click"] = _least(conn, t.first_click, new.first_click)
+    values["last_click"] = _greatest(conn, t.last_click, new.last_click)
+    values["bot_sign"] = _greatest(conn, t.bot_sign, new.bot_sign)
+    upsert = stmt.on_conflict_do_update(index_elements=["issue_id", "email"], set_=values)
+    returned = conn.execute(upsert.returning(t.issue_id, t.email, *(t[n] for n in COUNTERS)), rows)
+    delta = {(r["issue_id"], r["email"]): r for r in rows}
+    counts: dict[tuple[str, str], int] = {}
+    bounces = ("bounce_hard", "bounce_soft", "bounce_blocked")
+    for row in returned:
+        issue_id, email, *after = row
+        added = delta[(issue_id, email)]
+        now = dict(zip(COUNTERS, after, strict=True))
+        for name in COUNTERS:
+            step = added[name]
+            if step:
+                counts[(issue_id, f"{name}_n")] = counts.get((issue_id, f"{name}_n"), 0) + step
+                if now[name] == step:
+                    counts[(issue_id, name)] = counts.get((issue_id, name), 0) + 1
+        step = sum(added[b] for b in bounces)
+        if step and sum(now[b] for b in bounces) == step:
+            counts[(issue_id, "bounced")] = counts.get((issue_id, "bounced"), 0) + 1
+    if counts:
+        add = _dialect_insert(conn, issue_counts)
+        conn.execute(
+            add.on_conflict_do_update(
+                index_elements=["issue_id", "name"],
+                set_={"value": issue_counts.c.value + add.excluded.value},
+            ),
+            [{"issue_id": i, "name": n, "value": v} for (i, n), v in sorted(counts.items())],
+        )
+
+
+def _upsert_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    stmt = _dialect_insert(conn, click_links)
+    t, new = click_links.c, stmt.excluded
+    values = {
+        "clicks": t.clicks + new.clicks,
+        "first_ts": _least(conn, t.first_ts, new.first_ts),
+    }
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["issue_id", "email", "url"], set_=values), rows
+    )
 
 
 def record_own_click(

@@ -21,11 +21,34 @@ class NotAnArray(ValueError):
     """The body is not a JSON array at all (a 400)."""
 
 
-def _problem(event: Any) -> str | None:
-    """Why an event cannot be stored, or None when it can."""
+def _problem(event: Any, escapes: bool = True) -> str | None:
+    """Why an event cannot be stored, or None when it can.
+
+    ``escapes`` is False when the body holds no ``\\u`` escape at all: a lone surrogate or a
+    NUL can then not be in any string (raw ones are not valid UTF-8 JSON), so flat string
+    values need no look. Nested values are always walked, for their depth.
+    """
     if not isinstance(event, dict):
         return "not a JSON object"
-    stack: list[tuple[Any, int]] = [(event, 1)]
+    for key, value in event.items():
+        if escapes and (why := _text_problem(key)) is not None:
+            return why
+        if isinstance(value, str):
+            if escapes and (why := _text_problem(value)) is not None:
+                return why
+        elif isinstance(value, dict | list) and (why := _nested_problem(value)) is not None:
+            return why
+    name = event.get("event")
+    if not isinstance(name, str) or not name:
+        return "no event name"
+    email = event.get("email")
+    if email is not None and not isinstance(email, str):
+        return "email is not a string"
+    return None
+
+
+def _nested_problem(root: dict[str, Any] | list[Any]) -> str | None:
+    stack: list[tuple[Any, int]] = [(root, 2)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -39,12 +62,6 @@ def _problem(event: Any) -> str | None:
             stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str) and (why := _text_problem(value)) is not None:
             return why
-    name = event.get("event")
-    if not isinstance(name, str) or not name:
-        return "no event name"
-    email = event.get("email")
-    if email is not None and not isinstance(email, str):
-        return "email is not a string"
     return None
 
 
@@ -121,8 +138,9 @@ def split_events(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
         raise NotAnArray("the body must be a JSON array of events")
     good: list[dict[str, Any]] = []
     skipped: list[str] = []
+    escapes = b"\\u" in body
     for n, event in enumerate(batch):
-        why = event.why if isinstance(event, _Unparsable) else _problem(event)
+        why = event.why if isinstance(event, _Unparsable) else _problem(event, escapes)
         if why is None:
             good.append(event)
         else:

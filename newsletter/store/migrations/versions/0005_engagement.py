@@ -1,4 +1,4 @@
-"""Engagement rows (one per provider event of an issue) and report alerts.
+"""Engagement rows (one per provider event of an issue), per-recipient summaries, alerts.
 
 Revision ID: 0005
 Revises: 0001
@@ -35,12 +35,53 @@ def upgrade() -> None:
         sa.Column("source", sa.String(10), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_engagement"),
     )
-    op.create_index(
-        "ix_engagement_issue_kind_email",
-        "engagement",
-        ["issue_id", "kind", "email", "ts", "url", "machine", "detail", "flag"],
-    )
+    op.create_index("ix_engagement_issue_kind", "engagement", ["issue_id", "kind"])
     op.create_index("ix_engagement_email", "engagement", ["email"])
+    counters = [
+        sa.Column(name, sa.Integer, nullable=False)
+        for name in (
+            "processed", "delivered", "deferred", "bounce_hard", "bounce_soft",
+            "bounce_blocked", "dropped", "spamreport", "unsubscribe", "resubscribe",
+            "open_human", "open_machine", "clicks",
+        )
+    ]  # fmt: skip
+    op.create_table(
+        "engagement_people",
+        sa.Column("issue_id", sa.String(40), nullable=False),
+        sa.Column("email", sa.String(320), nullable=False),
+        *counters,
+        sa.Column("delivered_ts", sa.BigInteger, nullable=True),
+        sa.Column("first_click", sa.BigInteger, nullable=True),
+        sa.Column("last_click", sa.BigInteger, nullable=True),
+        sa.Column("bot_sign", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("issue_id", "email", name="pk_engagement_people"),
+    )
+    op.create_index(
+        "ix_engagement_people_clickers",
+        "engagement_people",
+        ["issue_id", "clicks", "first_click", "last_click", "delivered_ts", "bot_sign", "email"],
+    )
+    op.create_table(
+        "issue_counts",
+        sa.Column("issue_id", sa.String(40), nullable=False),
+        sa.Column("name", sa.String(24), nullable=False),
+        sa.Column("value", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("issue_id", "name", name="pk_issue_counts"),
+    )
+    op.create_table(
+        "click_links",
+        sa.Column("issue_id", sa.String(40), nullable=False),
+        sa.Column("email", sa.String(320), nullable=False),
+        sa.Column("url", sa.String(2000), nullable=False),
+        sa.Column("clicks", sa.Integer, nullable=False),
+        sa.Column("first_ts", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("issue_id", "email", "url", name="pk_click_links"),
+    )
+    op.create_index(
+        "ix_click_links_issue_url",
+        "click_links",
+        ["issue_id", "url", "email", "clicks", "first_ts"],
+    )
     op.create_table(
         "report_alerts",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -58,6 +99,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("report_alerts")
+    op.drop_index("ix_click_links_issue_url", "click_links")
+    op.drop_table("click_links")
+    op.drop_table("issue_counts")
+    op.drop_index("ix_engagement_people_clickers", "engagement_people")
+    op.drop_table("engagement_people")
     op.drop_index("ix_engagement_email", "engagement")
-    op.drop_index("ix_engagement_issue_kind_email", "engagement")
+    op.drop_index("ix_engagement_issue_kind", "engagement")
     op.drop_table("engagement")
