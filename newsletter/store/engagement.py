@@ -14,9 +14,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert
+from sqlalchemy import Connection, func
 from sqlalchemy.sql.elements import ColumnElement
 
+from newsletter.store.bulk import bulk_insert
 from newsletter.store.tables import click_links, engagement, engagement_people, issue_counts
 from newsletter.tracking.urls import normalise_url
 
@@ -74,7 +75,7 @@ def engagement_row(
 def insert_engagement(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert engagement rows (one executemany) and fold them into the summaries."""
     if rows:
-        conn.execute(insert(engagement), list(rows))
+        bulk_insert(conn, engagement, rows)
         summarise(conn, rows)
     return len(rows)
 
@@ -149,16 +150,6 @@ def summarise(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         )
 
 
-def _dialect_insert(conn: Connection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(table)
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(table)
-
-
 def _least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
     # SQLite's scalar min() is NULL if either is; PostgreSQL's LEAST skips NULLs: coalesce both.
     pick = func.least if conn.dialect.name == "postgresql" else func.min
@@ -173,20 +164,31 @@ def _greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
 def _upsert_people(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Add to each recipient's row; count a recipient in ``issue_counts`` when a counter first
     goes above 0 (the row returned equals the increment: this transaction made it so)."""
-    stmt = _dialect_insert(conn, engagement_people)
-    t, new = engagement_people.c, stmt.excluded
-    values: dict[str, Any] = {name: t[name] + new[name] for name in COUNTERS}
-    values["delivered_ts"] = _least(conn, t.delivered_ts, new.delivered_ts)
-    values["first_click"] = _least(conn, t.first_click, new.first_click)
-    values["last_click"] = _greatest(conn, t.last_click, new.last_click)
-    values["bot_sign"] = _greatest(conn, t.bot_sign, new.bot_sign)
-    upsert = stmt.on_conflict_do_update(index_elements=["issue_id", "email"], set_=values)
-    returned = conn.execute(upsert.returning(t.issue_id, t.email, *(t[n] for n in COUNTERS)), rows)
+    t = engagement_people.c
+
+    def values(stmt: Any) -> dict[str, Any]:
+        new = stmt.excluded
+        out: dict[str, Any] = {name: t[name] + new[name] for name in COUNTERS}
+        out["delivered_ts"] = _least(conn, t.delivered_ts, new.delivered_ts)
+        out["first_click"] = _least(conn, t.first_click, new.first_click)
+        out["last_click"] = _greatest(conn, t.last_click, new.last_click)
+        out["bot_sign"] = _greatest(conn, t.bot_sign, new.bot_sign)
+        return out
+
+    returned = bulk_insert(
+        conn,
+        engagement_people,
+        rows,
+        conflict=["issue_id", "email"],
+        set_=values,
+        returning=[t.issue_id, t.email, *(t[n] for n in COUNTERS)],
+    )
+    assert returned is not None
     delta = {(r["issue_id"], r["email"]): r for r in rows}
     counts: dict[tuple[str, str], int] = {}
     bounces = ("bounce_hard", "bounce_soft", "bounce_blocked")
     for row in returned:
-        issue_id, email, *after = row
+        issue_id, email, *after = tuple(row)
         added = delta[(issue_id, email)]
         now = dict(zip(COUNTERS, after, strict=True))
         for name in COUNTERS:
@@ -199,25 +201,26 @@ def _upsert_people(conn: Connection, rows: list[dict[str, Any]]) -> None:
         if step and sum(now[b] for b in bounces) == step:
             counts[(issue_id, "bounced")] = counts.get((issue_id, "bounced"), 0) + 1
     if counts:
-        add = _dialect_insert(conn, issue_counts)
-        conn.execute(
-            add.on_conflict_do_update(
-                index_elements=["issue_id", "name"],
-                set_={"value": issue_counts.c.value + add.excluded.value},
-            ),
+        bulk_insert(
+            conn,
+            issue_counts,
             [{"issue_id": i, "name": n, "value": v} for (i, n), v in sorted(counts.items())],
+            conflict=["issue_id", "name"],
+            set_=lambda stmt: {"value": issue_counts.c.value + stmt.excluded.value},
         )
 
 
 def _upsert_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    stmt = _dialect_insert(conn, click_links)
-    t, new = click_links.c, stmt.excluded
-    values = {
-        "clicks": t.clicks + new.clicks,
-        "first_ts": _least(conn, t.first_ts, new.first_ts),
-    }
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=["issue_id", "email", "url"], set_=values), rows
+    t = click_links.c
+    bulk_insert(
+        conn,
+        click_links,
+        rows,
+        conflict=["issue_id", "email", "url"],
+        set_=lambda stmt: {
+            "clicks": t.clicks + stmt.excluded.clicks,
+            "first_ts": _least(conn, t.first_ts, stmt.excluded.first_ts),
+        },
     )
 
 

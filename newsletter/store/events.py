@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.store.bulk import bulk_insert
 from newsletter.store.engagement import engagement_row, insert_engagement
 from newsletter.store.tables import events, sends, subscribers, suppressions
 
@@ -471,21 +472,18 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     )
     if not fresh:
         return set()
-    dialect = conn.dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    if conn.dialect.name not in ("sqlite", "postgresql"):
         return {r["provider_event_id"] for r in fresh if _insert_ignore(conn, events, r)}
-    if dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
-
-        stmt: Any = sqlite.insert(events).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects import postgresql
-
-        stmt = postgresql.insert(events).on_conflict_do_nothing()
-    # One cached statement, many parameter sets; RETURNING names the rows really inserted
-    # (a concurrent retry of the same event loses the race and is left out).
-    result = conn.execute(stmt.returning(events.c.provider_event_id), fresh)
-    return set(result.scalars())
+    # One statement for the batch; RETURNING names the rows really inserted (a concurrent
+    # retry of the same event loses the race and is left out).
+    result = bulk_insert(
+        conn,
+        events,
+        fresh,
+        conflict=["provider", "provider_event_id"],
+        returning=[events.c.provider_event_id],
+    )
+    return set(result.scalars()) if result is not None else set()
 
 
 def _confirm_many(
