@@ -69,5 +69,19 @@ def bulk_insert(
     if returning:
         stmt = stmt.returning(*returning)
     if postgres:
-        return conn.execute(stmt)
+        return _execute_binary(conn, stmt)
     return conn.execute(stmt, list(rows))
+
+
+def _execute_binary(conn: Connection, stmt: Any) -> CursorResult[Any]:
+    """Run on psycopg with every parameter in binary format (``%(x)b``).
+
+    psycopg dumps a text-format array element by element in Python (quoting and escaping
+    each string); the binary format is dumped in C, about ten times faster for a batch.
+    """
+    compiled = stmt.compile(dialect=conn.dialect)
+    sql = str(compiled)
+    params = compiled.params
+    for name in params:
+        sql = sql.replace(f"%({name})s", f"%({name})b")
+    return conn.exec_driver_sql(sql, params)
