@@ -51,16 +51,20 @@ def bulk_insert(
     if not rows:
         return None
     names = list(rows[0])
-    stmt = _dialect_insert(conn, table)
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        arrays = [
-            func.unnest(
-                bindparam(f"a_{n}", value=[r[n] for r in rows], type_=_array_type(table.c[n]))
-            )
-            for n in names
-        ]
-        stmt = stmt.from_select(names, select(*arrays))
+        key = (
+            table.name,
+            tuple(names),
+            tuple(conflict) if conflict is not None else None,
+            set_ is not None,
+            tuple(str(c) for c in returning),
+        )
+        sql = _PG_SQL.get(key)
+        if sql is None:
+            sql = _PG_SQL[key] = _pg_sql(conn, table, names, conflict, set_, returning)
+        return conn.exec_driver_sql(sql, {f"a_{n}": [r[n] for r in rows] for n in names})
+    stmt = _dialect_insert(conn, table)
     if conflict is not None:
         if set_ is None:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
@@ -68,20 +72,37 @@ def bulk_insert(
             stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_(stmt))
     if returning:
         stmt = stmt.returning(*returning)
-    if postgres:
-        return _execute_binary(conn, stmt)
     return conn.execute(stmt, list(rows))
 
 
-def _execute_binary(conn: Connection, stmt: Any) -> CursorResult[Any]:
-    """Run on psycopg with every parameter in binary format (``%(x)b``).
+# The SQL text of each PostgreSQL bulk statement depends only on its shape, never on the
+# values, so it is built once per process (one set_ per table: the callers keep it so).
+_PG_SQL: dict[tuple[Any, ...], str] = {}
 
-    psycopg dumps a text-format array element by element in Python (quoting and escaping
-    each string); the binary format is dumped in C, about ten times faster for a batch.
-    """
-    compiled = stmt.compile(dialect=conn.dialect)
-    sql = str(compiled)
-    params = compiled.params
-    for name in params:
-        sql = sql.replace(f"%({name})s", f"%({name})b")
-    return conn.exec_driver_sql(sql, params)
+
+def _pg_sql(
+    conn: Connection,
+    table: Table,
+    names: list[str],
+    conflict: Sequence[str] | None,
+    set_: SetFn | None,
+    returning: Sequence[Column[Any]],
+) -> str:
+    stmt = _dialect_insert(conn, table)
+    arrays = [
+        func.unnest(bindparam(f"a_{n}", value=[], type_=_array_type(table.c[n]))) for n in names
+    ]
+    stmt = stmt.from_select(names, select(*arrays))
+    if conflict is not None:
+        if set_ is None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        else:
+            stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_(stmt))
+    if returning:
+        stmt = stmt.returning(*returning)
+    sql = str(stmt.compile(dialect=conn.dialect))
+    # Binary parameters: psycopg dumps a text-format array element by element in Python
+    # (quoting and escaping each string); binary arrays are dumped in C, ~10x faster.
+    for n in names:
+        sql = sql.replace(f"%(a_{n})s", f"%(a_{n})b")
+    return sql
