@@ -64,6 +64,9 @@ def bulk_insert(
         if sql is None:
             sql = _PG_SQL[key] = _pg_sql(conn, table, names, conflict, set_, returning)
         return conn.exec_driver_sql(sql, {f"a_{n}": [r[n] for r in rows] for n in names})
+    if conn.dialect.name == "sqlite" and not returning:
+        _sqlite_executemany(conn, table, names, conflict, set_, rows)
+        return None
     stmt = _dialect_insert(conn, table)
     if conflict is not None:
         if set_ is None:
@@ -73,6 +76,52 @@ def bulk_insert(
     if returning:
         stmt = stmt.returning(*returning)
     return conn.execute(stmt, list(rows))
+
+
+_SQLITE_SQL: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}
+
+
+def _sqlite_executemany(
+    conn: Connection,
+    table: Table,
+    names: list[str],
+    conflict: Sequence[str] | None,
+    set_: SetFn | None,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """sqlite3's own executemany with plain tuples: SQLAlchemy's per-row parameter handling
+    costs more than the insert. Values go through each column type's bind processor, so
+    they are stored exactly as SQLAlchemy would store them."""
+    key = (
+        table.name,
+        tuple(names),
+        tuple(conflict) if conflict is not None else None,
+        set_ is None,
+    )
+    cached = _SQLITE_SQL.get(key)
+    if cached is None:
+        from sqlalchemy.dialects import sqlite
+
+        stmt = sqlite.insert(table).values({n: bindparam(n) for n in names})
+        if conflict is not None:
+            if set_ is None:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+            else:
+                stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_(stmt))
+        compiled = stmt.compile(dialect=conn.dialect)
+        order = compiled.positiontup or []
+        assert sorted(order) == sorted(names), "every parameter is a column value"
+        processors = [table.c[n].type.bind_processor(conn.dialect) for n in order]
+        cached = _SQLITE_SQL[key] = (str(compiled), [order, processors])
+    sql, (order, processors) = cached
+    params = [
+        tuple(
+            proc(row[n]) if proc is not None else row[n]
+            for n, proc in zip(order, processors, strict=True)
+        )
+        for row in rows
+    ]
+    conn.exec_driver_sql(sql, params)
 
 
 # The SQL text of each PostgreSQL bulk statement depends only on its shape, never on the

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.store.bulk import bulk_insert
@@ -175,22 +175,52 @@ def _upsert_people(conn: Connection, rows: list[dict[str, Any]]) -> None:
         out["bot_sign"] = _greatest(conn, t.bot_sign, new.bot_sign)
         return out
 
-    returned = bulk_insert(
-        conn,
-        engagement_people,
-        rows,
-        conflict=["issue_id", "email"],
-        set_=values,
-        returning=[t.issue_id, t.email, *(t[n] for n in COUNTERS)],
-    )
-    assert returned is not None
+    after: list[tuple[Any, ...]]
+    if conn.dialect.name == "sqlite":
+        # Writers are serialised (BEGIN IMMEDIATE): read the rows as they are, add in Python,
+        # and write without RETURNING (sqlite3's executemany cannot return rows).
+        before: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for issue_id in sorted({r["issue_id"] for r in rows}):
+            emails = [r["email"] for r in rows if r["issue_id"] == issue_id]
+            for start in range(0, len(emails), 500):
+                query = select(t.email, *(t[n] for n in COUNTERS)).where(
+                    t.issue_id == issue_id, t.email.in_(emails[start : start + 500])
+                )
+                for email, *old in conn.execute(query):
+                    before[(issue_id, email)] = tuple(old)
+        bulk_insert(conn, engagement_people, rows, conflict=["issue_id", "email"], set_=values)
+        zero = (0,) * len(COUNTERS)
+        after = [
+            (
+                r["issue_id"],
+                r["email"],
+                *(
+                    o + r[n]
+                    for o, n in zip(
+                        before.get((r["issue_id"], r["email"]), zero), COUNTERS, strict=True
+                    )
+                ),
+            )
+            for r in rows
+        ]
+    else:
+        returned = bulk_insert(
+            conn,
+            engagement_people,
+            rows,
+            conflict=["issue_id", "email"],
+            set_=values,
+            returning=[t.issue_id, t.email, *(t[n] for n in COUNTERS)],
+        )
+        assert returned is not None
+        after = [tuple(row) for row in returned]
     delta = {(r["issue_id"], r["email"]): r for r in rows}
     counts: dict[tuple[str, str], int] = {}
     bounces = ("bounce_hard", "bounce_soft", "bounce_blocked")
-    for row in returned:
-        issue_id, email, *after = tuple(row)
+    for row in after:
+        issue_id, email, *values_after = row
         added = delta[(issue_id, email)]
-        now = dict(zip(COUNTERS, after, strict=True))
+        now = dict(zip(COUNTERS, values_after, strict=True))
         for name in COUNTERS:
             step = added[name]
             if step:

@@ -474,6 +474,11 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         return set()
     if conn.dialect.name not in ("sqlite", "postgresql"):
         return {r["provider_event_id"] for r in fresh if _insert_ignore(conn, events, r)}
+    if conn.dialect.name == "sqlite":
+        # Writers are serialised (BEGIN IMMEDIATE): nobody can insert these ids between the
+        # look-up above and this insert, so every fresh row is inserted; no RETURNING needed.
+        bulk_insert(conn, events, fresh, conflict=["provider", "provider_event_id"])
+        return {r["provider_event_id"] for r in fresh}
     # One statement for the batch; RETURNING names the rows really inserted (a concurrent
     # retry of the same event loses the race and is left out).
     result = bulk_insert(
