@@ -243,7 +243,7 @@ def _generate_sqlite(engine: sa.Engine, n: int) -> float:
         rows = f"'{ISSUE}', {email}, i"
         conn.exec_driver_sql(
             ins + f"SELECT {rows}, 'processed', NULL, 0, NULL, NULL, {t}, 'sendgrid' "
-            f"FROM n WHERE i <= {n * 8 // 10}"
+            f"FROM n WHERE i <= {n * 86 // 100}"
         )
         conn.exec_driver_sql(
             ins + f"SELECT {rows}, CASE WHEN i <= {d} THEN 'delivered' ELSE 'bounce' END, "
@@ -276,7 +276,7 @@ def _generate_sqlite(engine: sa.Engine, n: int) -> float:
             "INSERT INTO engagement_people (issue_id, email, processed, delivered, deferred, "
             "bounce_hard, bounce_soft, bounce_blocked, dropped, spamreport, unsubscribe, "
             "resubscribe, open_human, open_machine, clicks, delivered_ts, first_click, "
-            f"last_click, bot_sign) {seq} SELECT '{ISSUE}', {email}, i <= {n * 8 // 10}, "
+            f"last_click, bot_sign) {seq} SELECT '{ISSUE}', {email}, i <= {n * 86 // 100}, "
             f"i <= {d}, 0, i > {d} AND i % 5 != 0, 0, i > {d} AND i % 5 = 0, 0, "
             f"i <= {d} AND i % 2000 = 7, i <= {d} AND i % 500 = 3 AND i % 2000 != 7, 0, "
             f"CASE WHEN i > {d} THEN 0 ELSE (i % 10 < 4) + (i % 20 = 0) END, "
