@@ -151,3 +151,17 @@ def test_report_command_json(
     code, out, _ = run_cli(capsys, "--config", str(tmp_path / "config.yaml"), "report", ISSUE)
     assert code == 0 and "unique human" in out and "suspected bots" in out
     engine.dispose()
+
+
+def test_report_on_a_new_database_migrates_it(
+    tmp_path: Path, keys: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = project(tmp_path, public_key=keys.public_b64)
+    Archive(cfg.archive_dir).save_plan(make_plan())
+    capsys.readouterr()
+    code, out, err = run_cli(
+        capsys, "--config", str(tmp_path / "config.yaml"), "report", ISSUE, "--json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["audience"], data["delivered"], data["clicks"]["total"]) == (0, 0, 0)

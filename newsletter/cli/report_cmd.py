@@ -23,14 +23,24 @@ def report_command(
     from newsletter.config import Secrets
     from newsletter.reporting import build_report
     from newsletter.reporting.alerts import evaluate, mail_editors, record_alerts
+    from sqlalchemy.exc import DBAPIError
+
     from newsletter.store.db import open_store
 
     cfg = settings(ctx, config)
     plan = archive(cfg).load_plan(issue_id)
-    engine = open_store(cfg)
+    # A read: try the schema as it is (no migration run at start-up, a third of a second),
+    # and migrate only when a table or column is missing.
+    engine = open_store(cfg, migrate=False)
     try:
-        with engine.connect() as conn:
-            report = build_report(conn, cfg, plan)
+        try:
+            with engine.connect() as conn:
+                report = build_report(conn, cfg, plan)
+        except DBAPIError:
+            engine.dispose()
+            engine = open_store(cfg)
+            with engine.connect() as conn:
+                report = build_report(conn, cfg, plan)
         found = evaluate(
             cfg, issue_id, report.sent, report.delivered, report.complained, report.bounced.total
         )
