@@ -21,7 +21,7 @@ from newsletter.store.db import (
     open_store,
     upgrade,
 )
-from tests.store_fixtures import seed
+from tests.store_fixtures import migrations_head, seed
 
 SUNDAY = "2026-11-22-sunday"
 
@@ -34,7 +34,7 @@ def _issue(engine: Engine, issue_id: str = SUNDAY, edition: str = "sunday") -> N
 
 def test_migrations_create_every_table_and_are_idempotent(engine: Engine) -> None:
     upgrade(engine)  # a second run is a no-op
-    assert current_revision(engine) == _head()
+    assert current_revision(engine) == migrations_head()
     names = set(inspect(engine).get_table_names())
     assert set(tables.metadata.tables) <= names
     from alembic.autogenerate import compare_metadata
@@ -59,7 +59,7 @@ def test_url_mapping_and_open_store(tmp_path: Path, config_path: Path) -> None:
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
     cfg = load_config(config_path)
     eng = open_store(cfg)
-    assert current_revision(eng) == _head()
+    assert current_revision(eng) == migrations_head()
     eng.dispose()
 
 
@@ -256,17 +256,3 @@ def test_fast_address_check_agrees_with_email_validator(value: str) -> None:
     except subs.BadAddress:
         got = None
     assert got == expected
-
-
-def _head() -> str:
-    """The newest packaged migration (the chain grows as branches add theirs)."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from newsletter.store.db import MIGRATIONS
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
