@@ -20,11 +20,11 @@ def report_command(
     json: JsonOpt = False,
 ) -> None:
     """Delivered, bounces, complaints, opens (human and machine) and clicks per story and guide."""
+    from sqlalchemy.exc import DBAPIError
+
     from newsletter.config import Secrets
     from newsletter.reporting import build_report
     from newsletter.reporting.alerts import evaluate, mail_editors, record_alerts
-    from sqlalchemy.exc import DBAPIError
-
     from newsletter.store.db import open_store
 
     cfg = settings(ctx, config)

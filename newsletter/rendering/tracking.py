@@ -17,11 +17,11 @@ from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.personalization import RECIPIENT
 from newsletter.tracking.tokens import ClickTarget, sign_click
+from newsletter.tracking.urls import CANARY_PATH
 
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"']+")
 _BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
-CANARY_PATH = "/r/canary"
 
 
 def canary_url(cfg: Settings) -> str:

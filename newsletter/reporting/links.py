@@ -13,10 +13,9 @@ from typing import Literal
 
 from newsletter.config import Settings
 from newsletter.models import IssuePlan
-from newsletter.tracking.urls import normalise_url
+from newsletter.tracking.urls import CANARY_PATH, normalise_url
 
 LinkKind = Literal["story", "also", "guide", "other", "canary"]
-CANARY_PATH = "/r/canary"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.store.bulk import bulk_insert
 from newsletter.store.tables import click_links, engagement, engagement_people, issue_counts
-from newsletter.tracking.urls import normalise_url
+from newsletter.tracking.urls import CANARY_PATH, normalise_url
 
 MAX_ISSUE_ID = 40
 
@@ -95,7 +95,6 @@ _COUNTER_OF = {
     "group_resubscribe": "resubscribe",
     "click": "clicks",
 }
-CANARY_SUFFIX = "/r/canary"
 
 
 def _counter(row: Mapping[str, Any]) -> str | None:
@@ -132,7 +131,7 @@ def summarise(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
             first = person["first_click"]
             person["first_click"] = ts if first is None else min(first, ts)
             person["last_click"] = max(person["last_click"] or ts, ts)
-            if row["flag"] or url.endswith(CANARY_SUFFIX):
+            if row["flag"] or url.endswith(CANARY_PATH):
                 person["bot_sign"] = 1
             link = links.get((*key, url))
             if link is None:

@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 _DROP_PREFIXES = ("utm_", "nl_")
 _DROP_NAMES = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+CANARY_PATH = "/r/canary"
+"""Where the hidden canary link points, under ``web.public_url``: only scanners follow it."""
 
 
 def normalise_url(url: str) -> str:

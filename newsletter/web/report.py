@@ -27,6 +27,7 @@ from newsletter.reporting.subscribers import glance, overview, person, search
 from newsletter.store.engagement import record_own_click
 from newsletter.store.events import get_subscriber
 from newsletter.tracking.tokens import verify_click
+from newsletter.tracking.urls import CANARY_PATH
 from newsletter.web import charts
 from newsletter.web.app import WebContext, context
 
@@ -135,7 +136,7 @@ def person_page(subscriber_id: int, ctx: Editor) -> Response:
     return ctx.page("subscriber.html", p=found)
 
 
-@router.api_route("/r/canary", methods=["GET", "HEAD"], include_in_schema=False)
+@router.api_route(CANARY_PATH, methods=["GET", "HEAD"], include_in_schema=False)
 def canary() -> Response:
     """The hidden canary link's target (provider mode): nothing to see, nothing recorded here."""
     return Response(status_code=204, headers={"X-Robots-Tag": "noindex"})
