@@ -457,7 +457,10 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     provider = rows[0]["provider"]
     known: set[str] = set()
     ids = [r["provider_event_id"] for r in rows]
-    for chunk in _chunks(ids, 500):
+    # PostgreSQL needs no look-up: ON CONFLICT DO NOTHING RETURNING says what was new (and
+    # the look-up's IN list can get a sequential scan on a table whose statistics are stale).
+    lookup = ids if conn.dialect.name != "postgresql" else []
+    for chunk in _chunks(lookup, 500):
         known.update(
             conn.execute(
                 select(events.c.provider_event_id).where(

@@ -97,6 +97,8 @@ sends = Table(
     UniqueConstraint("issue_id", "subscriber_id", name="uq_sends_issue_subscriber"),
     Index("ix_sends_issue_status", "issue_id", "status"),
     Index("ix_sends_batch", "batch"),
+    # Provider events name the address: their ledger confirmations look rows up by it.
+    Index("ix_sends_issue_email", "issue_id", "email"),
 )
 
 events = Table(

@@ -1,4 +1,5 @@
-"""Engagement rows (one per provider event of an issue), per-recipient summaries, alerts.
+"""Engagement rows (one per provider event of an issue), per-recipient summaries, alerts;
+an index on the ledger by issue and address (for the confirmations events bring).
 
 Revision ID: 0005
 Revises: 0001
@@ -20,6 +21,8 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    # Ledger confirmations from provider events look rows up by issue and address.
+    op.create_index("ix_sends_issue_email", "sends", ["issue_id", "email"])
     op.create_table(
         "engagement",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -98,6 +101,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sends_issue_email", "sends")
     op.drop_table("report_alerts")
     op.drop_index("ix_click_links_issue_url", "click_links")
     op.drop_table("click_links")
