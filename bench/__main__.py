@@ -18,6 +18,7 @@ BENCHES = [
     "web",
     "delivery_trust",
     "signup",
+    "report",
 ]
 
 

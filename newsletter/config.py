@@ -416,6 +416,31 @@ class SignupConfig(Section):
         return value
 
 
+class TrackingConfig(Section):
+    """What the report can see: click tracking, open tracking and bot heuristics."""
+
+    clicks: Literal["provider", "own", "off"] = "provider"
+    """provider: SendGrid rewrites links; own: links go through our signed /r/<token>
+    redirect (works for SMTP and outbox too); off: links go out untouched."""
+    opens: bool = False
+    """Ask SendGrid for an open pixel (per payload). Opens are unreliable (Apple MPP)."""
+    bot_after_delivery: float = Field(default=10, ge=0, le=3600)
+    """A first click this many seconds or less after delivery is a suspected bot."""
+    bot_burst_links: int = Field(default=4, ge=2, le=1000)
+    """This many distinct links clicked ..."""
+    bot_burst_seconds: float = Field(default=10, ge=0, le=3600)
+    """... within this many seconds: a suspected bot (a link scanner)."""
+
+
+class AlertsConfig(Section):
+    """When the editors hear that an issue's complaints or bounces pass the line."""
+
+    complaint_rate: float = Field(default=0.001, gt=0, le=1)
+    bounce_rate: float = Field(default=0.02, gt=0, le=1)
+    min_delivered: int = Field(default=100, ge=1)
+    """No alert before this many deliveries (one complaint in ten is noise, not a trend)."""
+
+
 class SchedulingConfig(Section):
     misfire_grace: Annotated[Duration, bounded(_ZERO, timedelta(days=7))] = timedelta(hours=1)
     recheck: Annotated[Duration, bounded(timedelta(seconds=1), _DAY)] = timedelta(minutes=5)
@@ -444,6 +469,8 @@ class Settings(BaseSettings):
     web: WebConfig = WebConfig()
     scheduling: SchedulingConfig = SchedulingConfig()
     signup: SignupConfig = SignupConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="config.yaml")

@@ -17,6 +17,8 @@ from urllib.parse import quote
 UNSUBSCRIBE_URL = "%unsubscribe_url%"
 PREFERENCES_URL = "%preferences_url%"
 FIRST_NAME = "%first_name%"
+RECIPIENT = "%recipient%"
+"""The recipient's signed token alone: own click tracking (``/r/<link>?s=%recipient%``)."""
 TOKENS: tuple[str, ...] = (UNSUBSCRIBE_URL, PREFERENCES_URL, FIRST_NAME)
 FIRST_NAME_FALLBACK = "there"
 FIRST_NAME_HTML = "%first_name_html%"
@@ -187,6 +189,7 @@ def recipient_values(
         UNSUBSCRIBE_URL: f"{base}/unsubscribe?t={token}",
         PREFERENCES_URL: f"{base}/preferences?t={token}",
         FIRST_NAME: first_name(name),
+        RECIPIENT: token,
     }
     values.update(html_values(values))
     return values

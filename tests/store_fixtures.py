@@ -211,3 +211,17 @@ def read_lines(path: Path) -> list[str]:
 
 def dumps(data: object) -> str:
     return json.dumps(data)
+
+
+def migrations_head() -> str:
+    """The newest packaged migration (the chain grows as branches add theirs)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from newsletter.store.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head

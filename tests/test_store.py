@@ -21,7 +21,7 @@ from newsletter.store.db import (
     open_store,
     upgrade,
 )
-from tests.store_fixtures import seed
+from tests.store_fixtures import migrations_head, seed
 
 SUNDAY = "2026-11-22-sunday"
 
@@ -32,18 +32,9 @@ def _issue(engine: Engine, issue_id: str = SUNDAY, edition: str = "sunday") -> N
     )
 
 
-def _head() -> str | None:
-    """The newest migration's revision (the chain grows with every schema change)."""
-    from alembic.script import ScriptDirectory
-
-    from newsletter.store.db import MIGRATIONS
-
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
-
-
 def test_migrations_create_every_table_and_are_idempotent(engine: Engine) -> None:
     upgrade(engine)  # a second run is a no-op
-    assert current_revision(engine) == _head()
+    assert current_revision(engine) == migrations_head()
     names = set(inspect(engine).get_table_names())
     assert set(tables.metadata.tables) <= names
     from alembic.autogenerate import compare_metadata
@@ -68,7 +59,7 @@ def test_url_mapping_and_open_store(tmp_path: Path, config_path: Path) -> None:
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
     cfg = load_config(config_path)
     eng = open_store(cfg)
-    assert current_revision(eng) == _head()
+    assert current_revision(eng) == migrations_head()
     eng.dispose()
 
 

@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
         curation_cmd,
         edit_cmd,
         render_cmd,
+        report_cmd,
         schedule_cmd,
         send_cmd,
         signup_cmd,
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
     subscribers_cmd.register(app)
     signup_cmd.register(app)
     send_cmd.register(app)
+    report_cmd.register(app)
     web_cmd.register(app)
     schedule_cmd.register(app)
     worker_cmd.register(app)

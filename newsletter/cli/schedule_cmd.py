@@ -197,12 +197,14 @@ def status_command(
                 report = {"issue_id": plan.id, "report": None, "error": f"{path}: unreadable"}
             break
     alerts = read_alerts(cfg)
+    deliverability = _deliverability_alerts(cfg)
     data: dict[str, Any] = {
         "now": at.astimezone(UTC).isoformat(),
         "editions": editions,
         "issues": issues,
         "last_send_report": report,
         "alerts": alerts,
+        "deliverability_alerts": deliverability,
         "problems": problems,
     }
     for problem in problems:  # an unreadable issue.json is shown, never silently left out
@@ -223,6 +225,20 @@ def status_command(
         typer.echo(f"last send report ({report['issue_id']}): {text}")
     for alert in alerts[-5:]:
         typer.echo(f"alert {alert.get('kind')}: {alert.get('message')}")
+    for item in deliverability:
+        typer.echo(f"ALERT {item['kind']}: {item['message']}")
+
+
+def _deliverability_alerts(cfg: Settings) -> list[dict[str, Any]]:
+    """Complaint and bounce alerts recorded by the report (``report_alerts``), newest first."""
+    from newsletter.reporting import recent_alerts
+    from newsletter.store.db import open_store
+
+    engine = open_store(cfg)
+    try:
+        return [a.as_dict() for a in recent_alerts(engine, limit=5)]
+    finally:
+        engine.dispose()
 
 
 def approve_command(

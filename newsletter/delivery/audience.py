@@ -13,6 +13,7 @@ from newsletter.personalization import (
     FIRST_NAME,
     FIRST_NAME_HTML,
     PREFERENCES_URL,
+    RECIPIENT,
     UNSUBSCRIBE_URL,
     first_name,
     recipient_values,
@@ -48,6 +49,7 @@ class RecipientBuilder:
             PREFERENCES_URL: f"{self.base}/preferences?t={token}",
             FIRST_NAME: first,
             FIRST_NAME_HTML: html.escape(first),
+            RECIPIENT: token,
         }
 
     def reference_values(self, subscriber_id: int, email: str, name: str | None) -> dict[str, str]:

@@ -29,7 +29,10 @@ def make_provider(
         from newsletter.delivery.sendgrid import SendGridProvider
 
         return SendGridProvider(
-            delivery.sendgrid, secrets.sendgrid_api_key, batch_size=delivery.batch_size
+            delivery.sendgrid,
+            secrets.sendgrid_api_key,
+            batch_size=delivery.batch_size,
+            tracking=cfg.tracking,
         )
     if chosen == "smtp":
         from newsletter.delivery.smtp import SmtpProvider

@@ -35,7 +35,7 @@ import python_http_client.exceptions
 import sendgrid
 from pydantic import SecretStr
 
-from newsletter.config import SendGridConfig
+from newsletter.config import SendGridConfig, TrackingConfig
 from newsletter.delivery.base import (
     TRANSACTIONAL_CATEGORY,
     BatchResult,
@@ -72,10 +72,23 @@ class PayloadSettings:
 
     sandbox_mode: bool = False
     ip_pool: str | None = None
+    click_tracking: bool | None = None
+    """SendGrid's link rewriting (``tracking.clicks: provider``); None leaves the account's."""
+    open_tracking: bool | None = None
+    """SendGrid's open pixel (``tracking.opens``); None leaves the account's setting."""
 
     @classmethod
-    def from_config(cls, cfg: SendGridConfig) -> PayloadSettings:
-        return cls(sandbox_mode=cfg.sandbox_mode, ip_pool=cfg.ip_pool)
+    def from_config(
+        cls, cfg: SendGridConfig, tracking: TrackingConfig | None = None
+    ) -> PayloadSettings:
+        if tracking is None:
+            return cls(sandbox_mode=cfg.sandbox_mode, ip_pool=cfg.ip_pool)
+        return cls(
+            sandbox_mode=cfg.sandbox_mode,
+            ip_pool=cfg.ip_pool,
+            click_tracking=tracking.clicks == "provider",
+            open_tracking=tracking.opens,
+        )
 
 
 @dataclass(slots=True)
@@ -250,6 +263,14 @@ def prepare_payload(
         }
     if settings.sandbox_mode:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
+    tracking: dict[str, Any] = {}
+    if settings.click_tracking is not None:
+        # The text part keeps readable links; own tracking rewrote both parts already.
+        tracking["click_tracking"] = {"enable": settings.click_tracking, "enable_text": False}
+    if settings.open_tracking is not None:
+        tracking["open_tracking"] = {"enable": settings.open_tracking}
+    if tracking:
+        body["tracking_settings"] = tracking
     return PreparedPayload(body, rejected, duplicates)
 
 
@@ -386,9 +407,10 @@ class SendGridProvider:
         api_key: str | SecretStr | None,
         *,
         batch_size: int = MAX_PERSONALIZATIONS,
+        tracking: TrackingConfig | None = None,
     ) -> None:
         self.max_batch_size = max(1, min(batch_size, MAX_PERSONALIZATIONS))
-        self.settings = PayloadSettings.from_config(cfg)
+        self.settings = PayloadSettings.from_config(cfg, tracking)
         self.timeout = float(cfg.timeout)
         self.host = str(cfg.host).rstrip("/")
         self._key = _secret(api_key)

@@ -19,6 +19,7 @@ from newsletter.rendering.environment import TEMPLATES_DIR, template_env
 from newsletter.rendering.inline import inline_css
 from newsletter.rendering.mjml import mjml_to_html
 from newsletter.rendering.text import wrap_text
+from newsletter.rendering.tracking import add_canary, rewrite_links, tracking_key
 
 EMAIL_HTML = "email.html"
 EMAIL_TEXT = "email.txt"
@@ -121,6 +122,9 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
     source = render_mjml(view, env)
     html = inline_css(mjml_to_html(source), inline_stylesheet(env))
     text = render_text(view, env)
+    key = tracking_key(cfg)
+    if key is not None:
+        html, text = rewrite_links(cfg, key, plan.id, html, text)
     # The public web page: no tokens, no unsubscribe links, full summaries; browsers read
     # <style>, so no inlining.
     web_view = view.for_web()
@@ -137,6 +141,9 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
         shortened_summaries=view.shortened_summaries,
         summary_max=cfg.rendering.summary_max_chars,
     )
+    if key is not None:
+        # After the checks: the canary is in the HTML only, by design (no reader sees it).
+        html = add_canary(cfg, key, plan.id, html)
     return RenderedIssue(
         issue_id=plan.id, mjml=source, html=html, text=text, web_html=web_html, checks=checks
     )

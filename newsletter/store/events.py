@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.store.bulk import bulk_insert
+from newsletter.store.engagement import engagement_row, insert_engagement
 from newsletter.store.tables import events, sends, subscribers, suppressions
 
 # Provider event name → the subscriber status it leads to.
@@ -342,6 +344,27 @@ def apply_provider_events(
             "payload": json.dumps(p.raw, sort_keys=True, ensure_ascii=False, default=str),
         }
     inserted = _insert_events(conn, list(rows.values()))
+    # The report's rows, only for ids stored just now (a retried event counts once).
+    stamp = int(now.timestamp())
+    first: dict[str, _Parsed] = {}
+    for p in parsed:
+        first.setdefault(p.event_id, p)
+    facts = [
+        fact
+        for event_id, p in first.items()
+        if event_id in inserted
+        and (
+            fact := engagement_row(
+                p.raw,
+                email=p.email,
+                issue_id=p.issue_id,
+                subscriber_id=sub.id if (sub := subs.get(p.email or "")) else None,
+                now=stamp,
+            )
+        )
+        is not None
+    ]
+    insert_engagement(conn, facts)
 
     outcomes: list[EventOutcome] = []
     confirm: dict[str, dict[str, str | None]] = {}
@@ -434,7 +457,10 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     provider = rows[0]["provider"]
     known: set[str] = set()
     ids = [r["provider_event_id"] for r in rows]
-    for chunk in _chunks(ids, 500):
+    # PostgreSQL needs no look-up: ON CONFLICT DO NOTHING RETURNING says what was new (and
+    # the look-up's IN list can get a sequential scan on a table whose statistics are stale).
+    lookup = ids if conn.dialect.name != "postgresql" else []
+    for chunk in _chunks(lookup, 500):
         known.update(
             conn.execute(
                 select(events.c.provider_event_id).where(
@@ -449,21 +475,23 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     )
     if not fresh:
         return set()
-    dialect = conn.dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    if conn.dialect.name not in ("sqlite", "postgresql"):
         return {r["provider_event_id"] for r in fresh if _insert_ignore(conn, events, r)}
-    if dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
-
-        stmt: Any = sqlite.insert(events).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects import postgresql
-
-        stmt = postgresql.insert(events).on_conflict_do_nothing()
-    # One cached statement, many parameter sets; RETURNING names the rows really inserted
-    # (a concurrent retry of the same event loses the race and is left out).
-    result = conn.execute(stmt.returning(events.c.provider_event_id), fresh)
-    return set(result.scalars())
+    if conn.dialect.name == "sqlite":
+        # Writers are serialised (BEGIN IMMEDIATE): nobody can insert these ids between the
+        # look-up above and this insert, so every fresh row is inserted; no RETURNING needed.
+        bulk_insert(conn, events, fresh, conflict=["provider", "provider_event_id"])
+        return {r["provider_event_id"] for r in fresh}
+    # One statement for the batch; RETURNING names the rows really inserted (a concurrent
+    # retry of the same event loses the race and is left out).
+    result = bulk_insert(
+        conn,
+        events,
+        fresh,
+        conflict=["provider", "provider_event_id"],
+        returning=[events.c.provider_event_id],
+    )
+    return set(result.scalars()) if result is not None else set()
 
 
 def _confirm_many(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -99,6 +100,8 @@ sends = Table(
     UniqueConstraint("issue_id", "subscriber_id", name="uq_sends_issue_subscriber"),
     Index("ix_sends_issue_status", "issue_id", "status"),
     Index("ix_sends_batch", "batch"),
+    # Provider events name the address: their ledger confirmations look rows up by it.
+    Index("ix_sends_issue_email", "issue_id", "email"),
 )
 
 events = Table(
@@ -115,6 +118,101 @@ events = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("payload", Text, nullable=False),
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
+)
+
+# One narrow row per provider event (or own redirect click) of an issue: what the report
+# aggregates. The events table keeps the raw payloads; this one is what stays fast at 3M rows.
+engagement = Table(
+    "engagement",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issue_id", String(40), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("subscriber_id", Id, nullable=True),
+    # processed, delivered, deferred, bounce, dropped, open, click, spamreport, unsubscribe, ...
+    Column("kind", String(24), nullable=False),
+    Column("detail", String(20), nullable=True),  # bounce: hard | soft | blocked
+    Column("machine", Boolean, nullable=False, default=False),  # sg_machine_open
+    Column("flag", String(20), nullable=True),  # a bot sign seen at ingest (head)
+    Column("url", Text, nullable=True),  # a click's URL, normalised (no utm_*)
+    Column("ts", BigInteger, nullable=False),  # epoch seconds: portable arithmetic
+    Column("source", String(10), nullable=False),  # sendgrid | own
+    Index("ix_engagement_issue_kind", "issue_id", "kind"),
+    Index("ix_engagement_email", "email"),
+)
+
+# One row per issue and recipient, kept up to date at ingest (new events only): the report
+# adds these up instead of scanning every event. Counters count events; > 0 means "had one".
+engagement_people = Table(
+    "engagement_people",
+    metadata,
+    Column("issue_id", String(40), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("processed", Integer, nullable=False, default=0),
+    Column("delivered", Integer, nullable=False, default=0),
+    Column("deferred", Integer, nullable=False, default=0),
+    Column("bounce_hard", Integer, nullable=False, default=0),
+    Column("bounce_soft", Integer, nullable=False, default=0),
+    Column("bounce_blocked", Integer, nullable=False, default=0),
+    Column("dropped", Integer, nullable=False, default=0),
+    Column("spamreport", Integer, nullable=False, default=0),
+    Column("unsubscribe", Integer, nullable=False, default=0),
+    Column("resubscribe", Integer, nullable=False, default=0),
+    Column("open_human", Integer, nullable=False, default=0),
+    Column("open_machine", Integer, nullable=False, default=0),
+    Column("clicks", Integer, nullable=False, default=0),
+    Column("delivered_ts", BigInteger, nullable=True),
+    Column("first_click", BigInteger, nullable=True),
+    Column("last_click", BigInteger, nullable=True),
+    Column("bot_sign", Integer, nullable=False, default=0),  # HEAD requests, canary clicks
+    # The clickers of an issue, with what the bot test needs, without reading the table.
+    Index(
+        "ix_engagement_people_clickers",
+        "issue_id",
+        "clicks",
+        "first_click",
+        "last_click",
+        "delivered_ts",
+        "bot_sign",
+        "email",
+    ),
+)
+
+# Per issue: recipients who had each kind of event (``<counter>``, counted when their row in
+# engagement_people first goes above 0) and event totals (``<counter>_n``).
+issue_counts = Table(
+    "issue_counts",
+    metadata,
+    Column("issue_id", String(40), primary_key=True),
+    Column("name", String(24), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# One row per issue, recipient and link clicked (normalised URL): unique clicks per link.
+click_links = Table(
+    "click_links",
+    metadata,
+    Column("issue_id", String(40), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("url", String(2000), primary_key=True),
+    Column("clicks", Integer, nullable=False, default=0),
+    Column("first_ts", BigInteger, nullable=False),
+    Index("ix_click_links_issue_url", "issue_id", "url", "email", "clicks", "first_ts"),
+)
+
+# An alert sent to the editors for an issue (complaints or bounces over the line), once.
+report_alerts = Table(
+    "report_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("issue_id", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),  # complaints | bounces
+    Column("rate", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("mailed_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("issue_id", "kind", name="uq_report_alerts_issue_kind"),
 )
 
 slot_runs = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class WebContext:
     csrf: Csrf
     templates: jinja2.Environment
     _engine: Engine | None = None
+    after_events: Callable[[list[str]], None] | None = None
+    """Called (in the background) with the issues a webhook batch brought new events for."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -109,7 +111,7 @@ def create_app(
     ``bind_host`` is where the server listens (default ``web.host``): beyond loopback, editor
     pages need the editor login. ``engine`` defaults to one made from ``storage.url``.
     """
-    from newsletter.web import editor_api, preview, signup, unsubscribe, webhooks
+    from newsletter.web import editor_api, preview, report, signup, unsubscribe, webhooks
 
     key = secrets.secret_key.get_secret_value().encode() if secrets.secret_key else os.urandom(32)
     ctx = WebContext(
@@ -159,6 +161,7 @@ def create_app(
     app.include_router(preview.router)
     app.include_router(signup.router)
     app.include_router(editor_api.router)
+    report.register(app, ctx)
     return app
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import binascii
-import json
 import logging
 import time
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
@@ -19,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from newsletter.store import events as store
 from newsletter.web.app import WebContext, context
+from newsletter.web.event_batch import NotAnArray, split_events
 
 log = logging.getLogger(__name__)
 Ctx = Annotated[WebContext, Depends(context)]
@@ -70,7 +70,7 @@ def timestamp_fresh(timestamp: str, max_age_s: float, now: float | None = None) 
 
 
 @router.post("/webhooks/sendgrid")
-async def sendgrid_events(request: Request, ctx: Ctx) -> JSONResponse:
+async def sendgrid_events(request: Request, ctx: Ctx, background: BackgroundTasks) -> JSONResponse:
     """Receive a batch of SendGrid events (a JSON array), signed with the account's key."""
     key_text = ctx.cfg.delivery.sendgrid.event_public_key
     if not key_text:
@@ -86,9 +86,7 @@ async def sendgrid_events(request: Request, ctx: Ctx) -> JSONResponse:
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise HTTPException(403, "Missing event webhook signature headers.")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, "Event batch too large.")
+    body = await read_capped(request, MAX_BODY)
     if not signature_valid(public_key, body, signature, timestamp):
         raise HTTPException(403, "Bad event webhook signature.")
     max_age = ctx.cfg.delivery.sendgrid.event_max_age.total_seconds()
@@ -96,21 +94,55 @@ async def sendgrid_events(request: Request, ctx: Ctx) -> JSONResponse:
         raise HTTPException(403, "Stale or future event webhook timestamp (possible replay).")
 
     try:
-        batch = json.loads(body)
-    except ValueError:
-        raise HTTPException(400, "The body is not JSON.") from None
-    if not isinstance(batch, list):
-        raise HTTPException(400, "The body must be a JSON array of events.")
-
-    events = [e for e in batch if isinstance(e, dict)]
+        events, skipped = split_events(body)
+    except NotAnArray as exc:
+        raise HTTPException(400, f"{exc}.") from None
+    for reason in skipped[:20]:
+        log.warning("event webhook: skipped %s", reason)
+    if len(skipped) > 20:
+        log.warning("event webhook: skipped %d more bad events", len(skipped) - 20)
     try:
         counts = await run_in_threadpool(_apply, ctx, events)
     except SQLAlchemyError as exc:
         # 5xx makes SendGrid retry later; de-duplication makes the retry safe.
         log.error("event webhook: database error: %s", type(exc).__name__)
         raise HTTPException(503, "Database unavailable; retry later.") from None
-    counts["ignored"] = len(batch) - len(events)
+    counts["ignored"] = len(skipped)
+    if ctx.after_events is not None and counts["new"]:
+        # Only complaints and bounces can push a rate over its line.
+        issue_ids = sorted(
+            {
+                str(e["issue_id"])
+                for e in events
+                if e.get("issue_id") and e.get("event") in ("bounce", "spamreport")
+            }
+        )
+        if issue_ids:
+            background.add_task(ctx.after_events, issue_ids)
     return JSONResponse(counts)
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, read as a stream and refused (413) as soon as it passes ``limit``.
+
+    A declared Content-Length over the limit is refused before reading anything, and a body
+    without one is never buffered past the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise HTTPException(413, "Event batch too large.")
+        except ValueError:
+            raise HTTPException(400, "Bad Content-Length.") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, "Event batch too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _apply(ctx: WebContext, events: list[dict[str, Any]]) -> dict[str, int]:
