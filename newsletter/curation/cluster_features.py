@@ -185,6 +185,8 @@ class ItemSpace:
                 return none
             base = np.zeros(len(rows), dtype=np.float32)
             bare_pairs = none > 0  # only where it counts: cheaper on a big week
+            if not bare_pairs.any():
+                return base
             base[bare_pairs] = self._feature(
                 name.removesuffix("_no_topics"),
                 rows[bare_pairs],

