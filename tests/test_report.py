@@ -168,3 +168,38 @@ def test_oversized_body_is_refused_without_buffering(
     client = TestClient(app)
     big = {**keys.headers(b"[]"), "Content-Length": "300000000"}
     assert client.post(URL, content=b"[]", headers=big).status_code in (400, 413)
+
+
+def test_overview_counts_confirmations_and_shows_consents(db: sa.Engine) -> None:
+    """A confirmed signup is counted in its week and its consent records are on the person."""
+    from datetime import UTC, datetime
+
+    from newsletter.reporting.subscribers import overview, person
+    from newsletter.store.tables import consents, subscribers
+
+    engine = db
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        sid = conn.execute(
+            sa.insert(subscribers).values(
+                email="ada@example.com", name="Ada", status="active", created_at=now, updated_at=now
+            )
+        ).inserted_primary_key[0]
+        for action in ("signup", "confirm"):
+            conn.execute(
+                sa.insert(consents).values(
+                    email="ada@example.com",
+                    subscriber_id=sid,
+                    at=now,
+                    action=action,
+                    source="form",
+                    method="double-opt-in",
+                    text_version="2026-12-01",
+                )
+            )
+    with engine.connect() as conn:
+        weeks = overview(conn, now=now).weeks
+        assert weeks[-1].signups == 1 and weeks[-1].confirmations == 1
+        record = person(conn, sid)
+    assert record is not None
+    assert [c["action"] for c in record.consents] == ["signup", "confirm"]

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from newsletter.store.tables import (
+    consents,
     engagement,
     issue_counts,
-    metadata,
     sends,
     subscribers,
     suppressions,
@@ -25,6 +25,8 @@ PAGE_SIZE = 25
 class Week:
     start: datetime
     signups: int = 0
+    confirmations: int = 0
+    """Double opt-in confirmations (consent records of action "confirm")."""
     unsubscribes: int = 0
     bounces: int = 0
     complaints: int = 0
@@ -79,6 +81,11 @@ def overview(conn: Connection, *, weeks: int = 12, now: datetime | None = None) 
                 buckets[key][what] = buckets[key].get(what, 0) + 1
 
     add(conn.execute(select(s.created_at).where(s.created_at >= first)).all(), "signups")
+    c = consents.c
+    add(
+        conn.execute(select(c.at).where(c.action == "confirm", c.at >= first)).all(),
+        "confirmations",
+    )
     add(
         conn.execute(select(s.unsubscribed_at).where(s.unsubscribed_at >= first)).all(),
         "unsubscribes",
@@ -137,17 +144,8 @@ class Person:
     subscriber: dict[str, Any]
     sends: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
-    consents: list[dict[str, Any]] | None = None
-    """None when the store has no consent table (older schema)."""
+    consents: list[dict[str, Any]] = field(default_factory=list)
     suppressed: dict[str, Any] | None = None
-
-
-def consent_table() -> Table | None:
-    """The consent records table, if this schema has one."""
-    for name, table in metadata.tables.items():
-        if "consent" in name:
-            return table
-    return None
 
 
 def person(conn: Connection, subscriber_id: int) -> Person | None:
@@ -176,11 +174,14 @@ def person(conn: Connection, subscriber_id: int) -> Person | None:
             .limit(100)
         )
     ]
-    table = consent_table()
-    if table is not None:
-        key = table.c.get("subscriber_id")
-        cond = key == subscriber_id if key is not None else table.c.get("email") == email
-        found.consents = [dict(r._mapping) for r in conn.execute(select(table).where(cond))]
+    found.consents = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(consents)
+            .where(or_(consents.c.subscriber_id == subscriber_id, consents.c.email == email))
+            .order_by(consents.c.at, consents.c.id)
+        )
+    ]
     sup = conn.execute(select(suppressions).where(suppressions.c.email == email)).first()
     found.suppressed = dict(sup._mapping) if sup is not None else None
     return found
