@@ -71,7 +71,7 @@ NEGATIVE_FEATURES = frozenset({"gap", "same_source"})
 FREE_FEATURES = frozenset({"no_topics"})
 """Same-story features whose weight may take either sign (the others only count for)."""
 RANK_L2 = 10.0
-ACCEPT_L2 = 10.0
+ACCEPT_L2 = 30.0
 SAME_STORY_L2 = 1.0
 MERGE_THRESHOLD = 0.28
 ACCEPT_THRESHOLD = 0.5
@@ -342,7 +342,7 @@ def train(
     ex = pair_examples(sets, aliases)
     if not ex.y.any():
         raise InputError("no labelled pairings to learn from (labels.json 'pairs' or overrides)")
-    rank = fit_rank(ex.x, ex.y, ex.rows)
+    rank = fit_rank(ex.x, ex.y, ex.rows, RANK_L2)
     counts = {"items": len(ex.labelled), "paired_items": int(ex.labelled.sum())}
     if ACCEPT_DROPOUT and bare:
         ex = pair_examples([*sets, *bare], aliases)
