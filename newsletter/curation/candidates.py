@@ -95,7 +95,11 @@ def focus_items(
     return [items[k] for k in chosen]
 
 
-def word_sample(items: Sequence[NewsItem], limit: int = FULL_LIMIT) -> Sequence[NewsItem]:
+WORD_SAMPLE = 2_000
+"""Window items that set the clustering's IDF on the focus path (enough for stable weights)."""
+
+
+def word_sample(items: Sequence[NewsItem], limit: int = WORD_SAMPLE) -> Sequence[NewsItem]:
     """Items whose words set the clustering's IDF: all of them up to ``limit``, else a fixed
     pseudo-random ``limit`` of them (by a hash of the id: the same window, the same sample)."""
     if len(items) <= limit:
