@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,8 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
-from browser_support import axe_violations, launch, needs_chromium
+from browser_support import axe_violations, launch, needs_chromium, serve
 from conftest import ROOT
 from fastapi.testclient import TestClient
 from report_support import ISSUE, SLOT, add_ledger, ev, history, plan, setup_project
@@ -23,23 +20,6 @@ from newsletter.web import create_app
 
 pytestmark = needs_chromium
 ARTIFACTS = ROOT / "tests" / "artifacts" / "report"
-
-
-def _serve(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -70,7 +50,7 @@ def site(tmp_path: Path) -> Iterator[tuple[str, sa.Engine]]:
         events += batch
     body = events_json(*events)
     assert client.post("/webhooks/sendgrid", content=body, headers=keys.headers(body)).is_success
-    for url in _serve(app):
+    for url in serve(app):
         yield url, engine
     engine.dispose()
 
