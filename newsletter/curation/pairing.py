@@ -19,14 +19,13 @@ import scipy.sparse as sp
 
 from newsletter.curation.model import ACCEPT_FEATURES, ACCEPT_FROM, CurationModel, load_model
 from newsletter.curation.pair_features import PAIR_FEATURES, PairFeaturizer
-from newsletter.curation.topics import normalise_topic
 from newsletter.curation.vectors import row_dots
 from newsletter.models import Guide, GuideRef, NewsItem
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _ACCEPT_COLS = [PAIR_FEATURES.index(n) for n in ACCEPT_FROM]
 
-__all__ = ["GuideIndex", "PairScores", "Pairing", "normalise_topic"]
+__all__ = ["GuideIndex", "PairScores", "Pairing"]
 
 
 @dataclass(frozen=True)
