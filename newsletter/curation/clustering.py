@@ -182,8 +182,10 @@ def cluster_items(
         if not groups.allowed(a, b):
             continue
         keep = groups.union(a, b, value)
-        for other in sorted(groups.sums[keep]):
-            m = groups.mean(keep, other)
+        size = len(groups.members[keep])
+        # Heap entries order by (mean, ids), so the order of these pushes does not matter.
+        for other, total in groups.sums[keep].items():
+            m = total / (size * len(groups.members[other]))
             if m >= threshold:
                 heapq.heappush(heap, (-m, min(keep, other), max(keep, other)))
     clusters = []
