@@ -211,7 +211,8 @@ class CurationConfig(Section):
     training: list[str] = Field(default_factory=lambda: ["content/labelled/*"])
     """Folders of labelled content (news, guides/, labels.json) the model learns from."""
     cache_dir: str = ".cache/curation"
-    """Where the guides' feature index is kept between runs (rebuilt when the guides change)."""
+    """Where the parsed guides and their feature index are kept between runs (redone when
+    any guide file changes)."""
     topic_aliases: dict[str, str] = Field(default_factory=dict)
 
 

@@ -131,3 +131,31 @@ def test_random_guide_text_never_raises(text: str) -> None:
         assert str(exc) and "\n" not in str(exc)
     else:
         assert guide.slug == "random"
+
+
+def test_parsed_guides_are_cached_until_a_file_changes(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from conftest import CONTENT
+
+    from newsletter.sources import load_guides, load_guides_cached
+
+    folder = tmp_path / "guides"
+    shutil.copytree(CONTENT / "guides", folder)
+    cache = tmp_path / "cache"
+    first = load_guides_cached(folder, cache)
+    assert [g.slug for g in first.guides] == [g.slug for g in load_guides(folder).guides]
+    assert len(list(cache.glob("parsed-guides-*.pickle"))) == 1
+    again = load_guides_cached(folder, cache)
+    assert again.guides == first.guides
+    path = folder / "openai.md"
+    text = path.read_text(encoding="utf-8").replace('title: "', 'title: "Edited ', 1)
+    path.write_text(text, encoding="utf-8")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    edited = load_guides_cached(folder, cache)
+    title = next(g.title for g in edited.guides if g.slug == "openai")
+    assert title.startswith("Edited")
+    (folder / "nvidia.md").unlink()
+    assert "nvidia" not in {g.slug for g in load_guides_cached(folder, cache).guides}

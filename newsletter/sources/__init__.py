@@ -10,7 +10,14 @@ from newsletter.sources.common import IdRegistry, NewsBatch
 from newsletter.sources.dates import DateError, parse_feed_date
 from newsletter.sources.feeds import ALMANAC_NS, entry_slug, parse_json_feed, parse_xml_feed
 from newsletter.sources.fetch import Fetched, FetchError, fetch_all, fetch_url
-from newsletter.sources.guides import GuideBatch, GuideError, load_guide, load_guides, parse_guide
+from newsletter.sources.guides import (
+    GuideBatch,
+    GuideError,
+    load_guide,
+    load_guides,
+    load_guides_cached,
+    parse_guide,
+)
 from newsletter.sources.jsonl import load_jsonl, parse_line, read_lines
 from newsletter.sources.text import clean_text, derive_title, html_to_text
 from newsletter.sources.xmlprep import PreparedXml, prepare_xml
@@ -36,6 +43,7 @@ __all__ = [
     "load_content",
     "load_guide",
     "load_guides",
+    "load_guides_cached",
     "load_jsonl",
     "load_news_source",
     "parse_feed_date",

@@ -25,7 +25,7 @@ from newsletter.sources.common import (
 from newsletter.sources.feeds import parse_json_feed, parse_xml_feed
 from newsletter.sources.fetch import Fetched, FetchError, FetchOutcome, fetch_all, fetch_url
 from newsletter.sources.formats import SUFFIXES, Format, format_from_name, sniff, sniff_content
-from newsletter.sources.guides import load_guides
+from newsletter.sources.guides import load_guides_cached
 from newsletter.sources.jsonl import load_jsonl, read_lines
 
 _GLOB_CHARS = frozenset("*?[")
@@ -214,7 +214,7 @@ def load_content(cfg: Settings, content_dir: Path | None = None) -> LoadResult:
         sources.append(
             SourceSummary(batch.origin, batch.kind, len(batch.items), len(batch.problems))
         )
-    guides = load_guides(guides_dir)
+    guides = load_guides_cached(guides_dir, cfg.path(cfg.curation.cache_dir))
     problems.extend(guides.problems)
     catalog = Catalog(news=tuple(news), guides=tuple(guides.guides))
     return LoadResult(catalog, problems, sources)
