@@ -38,7 +38,7 @@ CANDIDATE_MIN = 0.08
 TRAINING_CANDIDATE_MIN = 0.05
 """Training also sees the easy negatives just below, so the model's odds stay calibrated."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_CHUNK = 512
+_CHUNK = 256
 
 
 def _numbers(text: str) -> frozenset[str]:
