@@ -17,7 +17,7 @@ from newsletter.archive import write_atomic
 from newsletter.curation.pair_features import PairFeaturizer
 from newsletter.models import Guide
 
-CACHE_VERSION = "pair-features-1"
+CACHE_VERSION = "pair-features-2"
 """Change when PairFeaturizer's state or features change: old caches are then ignored."""
 KEEP = 4
 
