@@ -104,4 +104,9 @@ def word_sample(items: Sequence[NewsItem], limit: int = WORD_SAMPLE) -> Sequence
     pseudo-random ``limit`` of them (by a hash of the id: the same window, the same sample)."""
     if len(items) <= limit:
         return items
-    return sorted(items, key=lambda i: (zlib.crc32(i.id.encode()), i.id))[:limit]
+    crc = np.fromiter((zlib.crc32(i.id.encode()) for i in items), dtype=np.int64, count=len(items))
+    # Only the items at or below the limit-th hash can be chosen: sort just those (exactly as
+    # sorting all of them by (hash, id) would).
+    cut = np.partition(crc, limit - 1)[limit - 1]
+    near = [items[k] for k in np.flatnonzero(crc <= cut).tolist()]
+    return sorted(near, key=lambda i: (zlib.crc32(i.id.encode()), i.id))[:limit]

@@ -8,11 +8,11 @@ pair never scored counts as 0) merge first, while that mean reaches the threshol
 story cannot chain two different ones together, because every member counts, not only the
 closest. Two items of one source never share a story (an outlet does not report its own
 story twice), and the editor's ``merge`` and ``split`` decisions are applied first and kept.
+The merging itself is vectorised (``newsletter.curation.linkage``).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +20,7 @@ from datetime import timedelta
 import numpy as np
 
 from newsletter.curation.cluster_features import ItemSpace
+from newsletter.curation.linkage import average_linkage
 from newsletter.curation.model import CurationModel, load_model
 from newsletter.models import AlsoRef, NewsItem
 
@@ -67,54 +68,6 @@ def same_story(
     return rows, cols, prob
 
 
-class _Groups:
-    """Average-linkage state: members, sources and summed cross-group probabilities."""
-
-    def __init__(self, items: Sequence[NewsItem], split: set[tuple[int, int]]) -> None:
-        n = len(items)
-        self.parent = list(range(n))
-        self.members: dict[int, list[int]] = {i: [i] for i in range(n)}
-        self.sources: dict[int, set[str]] = {i: {items[i].source} for i in range(n)}
-        self.sums: dict[int, dict[int, float]] = {i: {} for i in range(n)}
-        self.weakest: dict[int, float] = {}
-        self.split = split
-
-    def find(self, x: int) -> int:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def allowed(self, a: int, b: int) -> bool:
-        if self.sources[a] & self.sources[b]:
-            return False
-        if not self.split:
-            return True
-        return not any(
-            (min(x, y), max(x, y)) in self.split for x in self.members[a] for y in self.members[b]
-        )
-
-    def mean(self, a: int, b: int) -> float:
-        return self.sums[a].get(b, 0.0) / (len(self.members[a]) * len(self.members[b]))
-
-    def union(self, a: int, b: int, confidence: float) -> int:
-        keep, drop = (a, b) if a < b else (b, a)
-        self.parent[drop] = keep
-        self.members[keep].extend(self.members.pop(drop))
-        self.sources[keep] |= self.sources.pop(drop)
-        dropped = self.sums.pop(drop)
-        dropped.pop(keep, None)
-        self.sums[keep].pop(drop, None)
-        for other, value in dropped.items():
-            self.sums[keep][other] = self.sums[keep].get(other, 0.0) + value
-            self.sums[other][keep] = self.sums[other].get(keep, 0.0) + value
-            self.sums[other].pop(drop, None)
-        self.weakest[keep] = min(
-            confidence, self.weakest.pop(drop, 1.0), self.weakest.get(keep, 1.0)
-        )
-        return keep
-
-
 def cluster_items(
     items: Sequence[NewsItem],
     *,
@@ -150,48 +103,33 @@ def cluster_items(
         return out
 
     forced, forbidden = pairs(merge), pairs(split)
-    groups = _Groups(ordered, forbidden - forced)
     rows, cols, prob = same_story(ordered, max_gap, model, background)
     # Pairs almost surely apart only dilute means; dropping them (they count as 0, like
-    # pairs never scored) keeps the linkage loop to the pairs that matter.
+    # pairs never scored) keeps the linkage to the pairs that matter. Split pairs count as 0.
     useful = prob >= NEGLIGIBLE
-    rows, cols, prob = rows[useful], cols[useful], prob[useful]
-    for r, c, p in zip(rows.tolist(), cols.tolist(), prob.tolist(), strict=True):
-        if (r, c) in forbidden:
-            continue
-        groups.sums[r][c] = groups.sums[r].get(c, 0.0) + p
-        groups.sums[c][r] = groups.sums[c].get(r, 0.0) + p
-    for a, b in sorted(forced):
-        ra, rb = groups.find(a), groups.find(b)
-        if ra != rb:
-            groups.union(ra, rb, 1.0)
-    heap = [
-        (-m, a, b)
-        for a in list(groups.members)
-        for b, total in groups.sums[a].items()
-        if a < b and (m := total / (len(groups.members[a]) * len(groups.members[b]))) >= threshold
-    ]
-    heapq.heapify(heap)
-    while heap:
-        neg, a, b = heapq.heappop(heap)
-        if a not in groups.members or b not in groups.members:
-            continue
-        value = groups.mean(a, b)
-        if abs(value + neg) > 1e-12 or value < threshold:
-            continue  # stale entry: the groups changed since it was pushed
-        if not groups.allowed(a, b):
-            continue
-        keep = groups.union(a, b, value)
-        size = len(groups.members[keep])
-        # Heap entries order by (mean, ids), so the order of these pushes does not matter.
-        for other, total in groups.sums[keep].items():
-            m = total / (size * len(groups.members[other]))
-            if m >= threshold:
-                heapq.heappush(heap, (-m, min(keep, other), max(keep, other)))
+    if forbidden:
+        useful &= np.array(
+            [(r, c) not in forbidden for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
+            dtype=bool,
+        )
+    sources = np.unique(np.array([i.source for i in ordered]), return_inverse=True)[1]
+    labels, weakest = average_linkage(
+        n,
+        rows[useful],
+        cols[useful],
+        prob[useful],
+        sources.astype(np.int64),
+        threshold,
+        forced=sorted(forced),
+        forbidden=sorted(forbidden - forced),
+    )
+    groups: dict[int, list[int]] = {}
+    for k, root in enumerate(labels.tolist()):
+        groups.setdefault(root, []).append(k)
     clusters = []
-    for root, members in groups.members.items():
+    for root, members in groups.items():
         people = sorted((ordered[k] for k in members), key=representative_key)
-        conf = groups.weakest.get(root) if len(people) > 1 else None
+        conf = float(weakest[root]) if len(people) > 1 else None
         clusters.append(
             Cluster(people[0], tuple(people[1:]), None if conf is None else round(conf, 4))
         )
