@@ -84,7 +84,8 @@ def assemble_command(
         )
         return
     out = console
-    out.print(f"{plan.id}  (#{plan.number})  → {result.path}", markup=False)
+    number = "" if plan.number is None else f"  (#{plan.number})"
+    out.print(f"{plan.id}{number}  → {result.path}", markup=False)
     out.print(
         f"window:    {plan.window.start.isoformat()} – {plan.window.end.isoformat()}", markup=False
     )
