@@ -6,6 +6,8 @@
 - **cross-set**: train on one corpus, score the other (new items, rewritten guides);
 - **without topics**: the cross-set runs again with half, then all, of the scored items'
   topics removed (feeds often carry none);
+- **calibration**: held-out decisions binned by the confidence shown for them, against the
+  share that was right;
 - **baseline**: a naive TF-IDF cosine (title + summary against each guide's text, one
   threshold chosen on the training corpus) and a TF-IDF near-duplicate threshold, so the
   learned model is compared with the obvious thing on the same splits.
@@ -29,8 +31,9 @@ import numpy as np
 from newsletter.config import load_config
 from newsletter.curation.evaluate import cross_validate, score
 from newsletter.curation.labelled import load_labelled
+from newsletter.curation.labelled_set import LabelledSet
 from newsletter.curation.text import tfidf
-from newsletter.curation.training import LabelledSet, train
+from newsletter.curation.training import train
 from newsletter.models import Catalog
 
 HERE = Path(__file__).resolve().parent
@@ -158,6 +161,7 @@ def main() -> None:
         "cross_set_errors": {str(r["name"]): r["errors"] for r in cross},
         "without_topics": [{k: v for k, v in r.items() if k != "errors"} for r in robustness],
         "baseline_naive_tfidf": baseline,
+        "calibration": cv["calibration"],
         "seconds": round(seconds, 1),
     }
     RESULTS.mkdir(exist_ok=True)
@@ -210,6 +214,22 @@ def main() -> None:
         lines.append(
             f"| {row['name']} | {', '.join(row['trained_on'])} | {row['pairing_accuracy']:.3f} | "  # type: ignore[arg-type]
             f"{row['cluster_precision']:.3f} | {row['cluster_recall']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Are the confidences calibrated? (leave-guides-out, held-out items only)",
+        "",
+        "Pairing: every held-out item's decision (its guide, or no guide) by the confidence "
+        "shown for it. Merge: every pair of items put in one story by the confidence shown for "
+        "that story (fitted inside each training split, so these stories are new to it too).",
+        "",
+        "| decision | stated confidence | count | mean stated | share right |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for row in cv["calibration"]:
+        lines.append(
+            f"| {row['decision']} | {row['confidence']} | {row['count']} | "
+            f"{row['stated']:.3f} | {row['right']:.3f} |"
         )
     lines += ["", "## What the cross-set model still gets wrong", ""]
     for row in cross:

@@ -80,9 +80,11 @@ def run(at: datetime, repo: Path, folder: Path) -> int:
         f"{len(rendered.checks) - len(fails) - len(warns)} pass, {len(warns)} warn, "
         f"{len(fails)} fail"
     )
+    for check in warns:
+        out.print(f"   warn {check.name}: {check.detail}", markup=False)
     if fails:
         for check in fails:
-            out.print(f"   FAIL {check.name}: {check.detail}")
+            out.print(f"   FAIL {check.name}: {check.detail}", markup=False)
         return 1
 
     engine = open_store(cfg)

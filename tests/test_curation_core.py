@@ -77,7 +77,9 @@ def test_clustering_precision_recall(cfg: Settings) -> None:
     pred, true = _pairs(predicted), _pairs(truth)
     precision = len(pred & true) / len(pred)
     recall = len(pred & true) / len(true)
-    assert precision >= 0.8 and recall >= 0.85, (precision, recall)
+    # Two reports standing alone need a near-certain pair (the two-report check), so the
+    # floor trades recall for precision: leave-guides-out gave P 0.835 → 0.924, R 0.863 → 0.830.
+    assert precision >= 0.9 and recall >= 0.75, (precision, recall)
     # Representative: highest score, then earliest.
     by_rep = {c.representative.id: c for c in clusters}
     assert "msft-openai-reuters" in by_rep

@@ -38,7 +38,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_render_writes_files_and_exits_0(folder: Path) -> None:
     proc = run("render", "2026-11-22-sunday", "--config", str(folder / "config.yaml"), cwd=folder)
     assert proc.returncode == 0, proc.stderr
-    assert "checks: 20 pass, 0 warn, 0 fail" in proc.stderr
+    assert "checks: 21 pass, 0 warn, 0 fail" in proc.stderr
     for name in ("email.html", "email.txt", "web.html", "checks.json"):
         assert (folder / "issues" / "2026-11-22-sunday" / name).is_file()
     assert (folder / "issues" / "index.html").is_file()

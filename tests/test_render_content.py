@@ -9,6 +9,7 @@ from newsletter.config import Settings
 from newsletter.models import GuideRef, IssuePlan
 from newsletter.rendering import render_plan
 from newsletter.rendering.checks import (
+    check_curation,
     check_hidden_contrast,
     check_link_text,
     check_sections,
@@ -45,6 +46,37 @@ def test_story_count_fails_on_none_and_warns_below_the_minimum() -> None:
     assert check_story_count(2, 5).status == "warn"
     assert "min_stories (5)" in check_story_count(2, 5).detail
     assert check_story_count(5, 5).status == "pass"
+
+
+# --- unsure curation ---------------------------------------------------------------------------
+
+
+def test_unsure_pairings_and_merges_warn_and_an_editors_choice_never_does(
+    setup: tuple[Settings, dict[str, IssuePlan]],
+) -> None:
+    cfg, plans = setup
+    stories = list(plans["sunday"].stories)
+    assert check_curation(stories, 0.7).status == "pass"
+    first, second = stories[0], stories[1]
+    assert first.guide is not None
+    unsure_guide = first.guide.model_copy(update={"confidence": 0.55})
+    stories[0] = first.model_copy(update={"guide": unsure_guide})
+    stories[1] = second.model_copy(update={"merge_confidence": 0.4})
+    check = check_curation(stories, 0.7)
+    assert check.status == "warn"
+    assert f"story 1: guide {first.guide.slug} only 55% sure" in check.detail
+    assert "story 2:" in check.detail and "merged only 40% sure" in check.detail
+    chosen = first.guide.model_copy(update={"confidence": 1.0, "reason": "chosen by an editor"})
+    stories = [first.model_copy(update={"guide": chosen})]
+    assert check_curation(stories, 0.7).status == "pass"
+    plan = plans["sunday"].model_copy(
+        update={"stories": (stories[0], *plans["sunday"].stories[1:])}
+    )
+    unsure = plan.model_copy(
+        update={"stories": (first.model_copy(update={"guide": unsure_guide}), *plan.stories[1:])}
+    )
+    assert statuses(render_plan(cfg, unsure).checks)["curation"] == "warn"
+    assert statuses(render_plan(cfg, plan).checks)["curation"] == "pass"
 
 
 def test_an_empty_issue_renders_but_fails_its_checks(

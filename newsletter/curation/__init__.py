@@ -15,13 +15,14 @@ from newsletter.curation.clustering import Cluster, cluster_items
 from newsletter.curation.evaluate import Scores, cross_validate, score
 from newsletter.curation.history import featured_ids
 from newsletter.curation.labelled import archive_corrections, load_labelled
+from newsletter.curation.labelled_set import LabelledSet
 from newsletter.curation.learning import TrainResult, evaluate_model, train_model
 from newsletter.curation.model import CurationModel, dump_model, load_model
 from newsletter.curation.pairing import GuideIndex
 from newsletter.curation.ranking import Ranked, rank_clusters, recency_rank, select
 from newsletter.curation.subject import make_preheader, make_subject, shorten
 from newsletter.curation.topics import normalise_topic
-from newsletter.curation.training import LabelledSet, train
+from newsletter.curation.training import train
 from newsletter.curation.windows import (
     IssueSlot,
     issue_number,

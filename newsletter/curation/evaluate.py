@@ -18,13 +18,13 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import combinations
+from itertools import combinations, pairwise
 
 from newsletter.curation.clustering import cluster_items
+from newsletter.curation.labelled_set import LabelledSet
 from newsletter.curation.model import CurationModel
 from newsletter.curation.pairing import GuideIndex
-from newsletter.curation.training import LabelledSet, train
-from newsletter.models import Catalog
+from newsletter.curation.training import train
 
 
 @dataclass
@@ -41,6 +41,10 @@ class Scores:
     pairs_predicted: int = 0
     pairs_true: int = 0
     errors: list[dict[str, object]] = field(default_factory=list)
+    pairing_calibration: list[tuple[float, bool]] = field(default_factory=list)
+    """Per item: the confidence of the decision (guide, or no guide) and whether it is right."""
+    merge_calibration: list[tuple[float, bool]] = field(default_factory=list)
+    """Per pair of items put in one story: that merge's confidence and whether it is right."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -74,6 +78,8 @@ def score(
         for item, p in zip(chosen, index.best(chosen), strict=True):
             guess = None if p.guide is None else cat.guides[p.guide].slug
             gold = labelled.pairs[item.id]
+            decided = p.relevance if guess is not None else 1 - p.relevance
+            out.pairing_calibration.append((round(decided, 4), guess == gold))
             if guess == gold:
                 out.pairing_correct += 1
             else:
@@ -87,6 +93,10 @@ def score(
         predicted = _pairs([[m.id for m in c.members] for c in clusters])
         keep = {i.id for i in pool}
         truth = _pairs([[i for i in c if i in keep] for c in labelled.clusters])
+        for c in clusters:
+            if c.confidence is not None:
+                for pair in _pairs([[m.id for m in c.members]]):
+                    out.merge_calibration.append((c.confidence, pair in truth))
         hit = len(predicted & truth)
         out.pairs_found, out.pairs_predicted, out.pairs_true = hit, len(predicted), len(truth)
         out.cluster_precision = hit / len(predicted) if predicted else 1.0
@@ -98,19 +108,25 @@ def score(
     return out
 
 
-def _subset(s: LabelledSet, guides: set[str] | None, items: set[str]) -> LabelledSet:
-    cat = s.catalog
-    return LabelledSet(
-        name=s.name,
-        catalog=Catalog(
-            news=tuple(i for i in cat.news if i.id in items),
-            guides=tuple(g for g in cat.guides if guides is None or g.slug in guides),
-        ),
-        pairs={k: v for k, v in s.pairs.items() if k in items},
-        clusters=[[i for i in c if i in items] for c in s.clusters],
-        splits=[(a, b) for a, b in s.splits if a in items and b in items],
-        digest=s.digest,
-    )
+CALIBRATION_BINS = (0.0, 0.5, 0.7, 0.9, 1.0)
+
+
+def _bins(records: Sequence[tuple[float, bool]]) -> list[dict[str, object]]:
+    """Held-out decisions by stated confidence: how many, the mean stated, the share right."""
+    out: list[dict[str, object]] = []
+    for lo, hi in pairwise(CALIBRATION_BINS):
+        last = hi == CALIBRATION_BINS[-1]
+        inside = [(c, ok) for c, ok in records if lo <= c < hi or (last and c == hi)]
+        if inside:
+            out.append(
+                {
+                    "confidence": f"{lo:.1f}-{hi:.1f}",
+                    "count": len(inside),
+                    "stated": round(sum(c for c, _ in inside) / len(inside), 3),
+                    "right": round(sum(ok for _, ok in inside) / len(inside), 3),
+                }
+            )
+    return out
 
 
 def _fold(key: str, seed: int, folds: int) -> int:
@@ -125,9 +141,15 @@ def cross_validate(
     folds: int = 3,
     seeds: Sequence[int] = (0, 1, 2),
 ) -> dict[str, list[dict[str, object]]]:
-    """Leave-guides-out splits and leave-one-set-out scores (see the module docstring)."""
+    """Leave-guides-out splits and leave-one-set-out scores (see the module docstring), and
+    how well the held-out confidences are calibrated (stated vs. share right, by bin)."""
     slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
-    out: dict[str, list[dict[str, object]]] = {"leave_guides_out": [], "cross_set": []}
+    out: dict[str, list[dict[str, object]]] = {
+        "leave_guides_out": [],
+        "cross_set": [],
+        "calibration": [],
+    }
+    pooled: dict[str, list[tuple[float, bool]]] = {"pairing": [], "merge": []}
     for seed in seeds:
         order = slugs[:]
         random.Random(seed).shuffle(order)
@@ -142,12 +164,15 @@ def cross_validate(
                     if v in held or (i in nulls and _fold(i, seed, folds) == k)
                 }
                 train_items = {i.id for i in s.catalog.news} - test_items
-                train_sets.append(_subset(s, set(slugs) - held, train_items))
+                train_sets.append(s.only(train_items, set(slugs) - held))
                 test_sets.append((s, test_items))
             model = train(train_sets, aliases=aliases, max_gap=max_gap)
             parts = [
                 score(model, s, aliases=aliases, max_gap=max_gap, items=t) for s, t in test_sets
             ]
+            for p in parts:
+                pooled["pairing"] += p.pairing_calibration
+                pooled["merge"] += p.merge_calibration
             n = sum(p.items for p in parts)
             correct = sum(p.pairing_correct for p in parts)
             found = sum(p.pairs_found for p in parts)
@@ -163,6 +188,9 @@ def cross_validate(
                     "cluster_recall": round(found / true, 4) if true else 1.0,
                 }
             )
+    out["calibration"] = [
+        {"decision": kind, **row} for kind, records in pooled.items() for row in _bins(records)
+    ]
     for k, s in enumerate(sets):
         others = [o for j, o in enumerate(sets) if j != k]
         if not others:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from newsletter.archive import OVERRIDES_FILE, Archive
-from newsletter.curation.training import LabelledSet, digest_files, read_labels
+from newsletter.curation.labelled_set import LabelledSet, digest_files, read_labels
 from newsletter.errors import InputError
 from newsletter.models import Catalog
 from newsletter.sources import load_guides, load_jsonl

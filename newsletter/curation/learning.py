@@ -9,8 +9,9 @@ from newsletter.archive import Archive, write_atomic
 from newsletter.config import Settings
 from newsletter.curation.evaluate import cross_validate, score
 from newsletter.curation.labelled import archive_corrections, labelled_folders, load_labelled
+from newsletter.curation.labelled_set import LabelledSet, digest_files, read_labels
 from newsletter.curation.model import CurationModel, dump_model, load_model
-from newsletter.curation.training import LabelledSet, digest_files, read_labels, train
+from newsletter.curation.training import train
 from newsletter.errors import InputError
 from newsletter.models import Catalog
 from newsletter.sources import load_content

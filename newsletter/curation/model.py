@@ -47,6 +47,10 @@ ACCEPT_FEATURES: tuple[str, ...] = (
     "top_share",  # softmax share of the top guide among the candidates
     "has_topics",  # the item lists topics (without, the topic features say little)
 )
+MERGE_CONFIDENCE_FEATURES: tuple[str, ...] = (
+    "mean",  # the weakest mean same-story probability that formed the story
+    "corroborated",  # 1 when the story has three reports or more
+)
 
 
 class Linear(BaseModel):
@@ -83,6 +87,19 @@ class ClusteringModel(BaseModel):
 
     same_story: Linear
     merge_threshold: float = Field(default=0.5, gt=0, lt=1)
+    two_report_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """A story of exactly two reports stands only when their same-story probability reaches
+    this: a third report corroborates an event, while two alone often share only a name."""
+    merge_confidence: Linear | None = None
+    """Calibration of the confidence shown for a merge (``MERGE_CONFIDENCE_FEATURES``)."""
+
+    def confidence(self, weakest: float, reports: int) -> float:
+        """The calibrated probability that a story of ``reports`` items, formed at a weakest
+        mean of ``weakest``, is right (the raw mean when the model has no calibration)."""
+        if self.merge_confidence is None:
+            return weakest
+        x = np.array([[weakest, float(reports > 2)]])
+        return float(self.merge_confidence.probability(x, MERGE_CONFIDENCE_FEATURES)[0])
 
 
 class CurationModel(BaseModel):

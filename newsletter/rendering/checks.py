@@ -9,6 +9,7 @@ from typing import Literal
 from lxml import html as lxml_html
 from pydantic import BaseModel, ConfigDict
 
+from newsletter.models import Story
 from newsletter.personalization import TOKENS
 from newsletter.rendering.text import text_urls
 
@@ -317,6 +318,24 @@ def check_story_count(stories: int, min_stories: int) -> Check:
     return Check(name="stories", status="pass", detail=f"{stories} stories")
 
 
+def check_curation(stories: Sequence[Story], low: float) -> Check:
+    """Warn about the pairings and merges the model was unsure of (below
+    ``curation.low_confidence``), so an editor looks at them before approving. An editor's
+    own choices carry confidence 1 and are never flagged."""
+    problems = []
+    for n, story in enumerate(stories, start=1):
+        guide = story.guide
+        if guide is not None and guide.confidence is not None and guide.confidence < low:
+            problems.append(f"story {n}: guide {guide.slug} only {guide.confidence:.0%} sure")
+        merged = story.merge_confidence
+        if merged is not None and merged < low:
+            reports = len(story.also) + 1
+            problems.append(f"story {n}: {reports} reports merged only {merged:.0%} sure")
+    return _check(
+        "curation", problems, f"every pairing and merge is at least {low:.0%} sure", status="warn"
+    )
+
+
 def check_shortened(subject: str, summaries: int, summary_max: int | None = None) -> Check:
     """Warn when the subject or any summary was shortened, so an editor looks at it."""
     problems = []
@@ -433,16 +452,20 @@ def run_checks(
     sections: Sequence[str] | None = None,
     shortened_summaries: int = 0,
     summary_max: int | None = None,
+    curated: tuple[Sequence[Story], float] | None = None,
 ) -> list[Check]:
     """Every check on one rendered email, in a stable order.
 
     ``stories`` (the issue's story count) adds the story-count check; ``sections`` (the view's
-    section headings) is what both parts must show, in order.
+    section headings) is what both parts must show, in order; ``curated`` (the stories and
+    ``curation.low_confidence``) adds the check of unsure pairings and merges.
     """
     doc = parse_html(html)
     counted = [] if stories is None else [check_story_count(stories, min_stories)]
+    unsure = [] if curated is None else [check_curation(*curated)]
     return [
         *counted,
+        *unsure,
         check_size(len(html.encode("utf-8"))),
         check_preheader_hidden(doc, preheader),
         check_doctype(html),

@@ -140,6 +140,7 @@ def render_plan(cfg: Settings, plan: IssuePlan) -> RenderedIssue:
         sections=view.sections,
         shortened_summaries=view.shortened_summaries,
         summary_max=cfg.rendering.summary_max_chars,
+        curated=(plan.stories, cfg.curation.low_confidence),
     )
     if key is not None:
         # After the checks: the canary is in the HTML only, by design (no reader sees it).

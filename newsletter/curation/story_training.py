@@ -1,0 +1,179 @@
+"""Train the same-story model, and calibrate the confidence an editor sees for each merge.
+
+The same-story model is a sign-constrained logistic regression over the pair features of
+``newsletter.curation.cluster_features``, fitted on every candidate pair of the labelled
+sets (the editors' clusters are the positives). A merge's confidence is then *calibrated*:
+the weakest mean probability that formed a story says little on its own about whether the
+story is right (a third report joining at a mean of 0.4 is right far more often than that),
+so the shown confidence comes from a second small model, fitted on stories formed from items
+held out of the same-story fit (cross-fitting by story, so no story is scored by a model that
+saw it), over that weakest mean and whether a third report corroborates the story.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from datetime import timedelta
+from itertools import combinations
+
+import numpy as np
+
+from newsletter.curation.cluster_features import (
+    CLUSTER_FEATURES,
+    TRAINING_CANDIDATE_MIN,
+    ItemSpace,
+)
+from newsletter.curation.clustering import cluster_items
+from newsletter.curation.fitting import fit_logistic
+from newsletter.curation.labelled_set import LabelledSet, without_topics
+from newsletter.curation.model import MERGE_CONFIDENCE_FEATURES, ClusteringModel, Linear
+from newsletter.errors import InputError
+
+__all__ = ["fit_clustering", "fit_same_story", "same_story_examples"]
+
+SAME_STORY_FEATURES: tuple[str, ...] = (
+    "text",
+    "topics",
+    "gap",
+    "no_topics",
+    "text_no_topics",
+    "names_no_topics",
+)
+NEGATIVE_FEATURES = frozenset({"gap", "same_source"})
+"""Same-story features that can only count against a merge (weights bounded ≤ 0)."""
+FREE_FEATURES = frozenset({"no_topics"})
+"""Same-story features whose weight may take either sign (the others only count for)."""
+SAME_STORY_L2 = 1.0
+MERGE_THRESHOLD = 0.28
+TWO_REPORT_THRESHOLD = 0.9
+CALIBRATION_FOLDS = 3
+CALIBRATION_L2 = 1.0
+
+
+def same_story_examples(
+    sets: Sequence[LabelledSet], max_gap: timedelta
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of every candidate item pair in sets that label clusters."""
+    xs, ys = [], []
+    for s in sets:
+        labels = s.same_story()
+        if not s.clusters and not labels:
+            continue
+        items = list(s.catalog.news)
+        space = ItemSpace(items)
+        rows, cols, _ = space.candidates(max_gap.total_seconds(), TRAINING_CANDIDATE_MIN)
+        ids = [i.id for i in items]
+        position = {i: k for k, i in enumerate(ids)}
+        extra = [(position[a], position[b]) for (a, b) in labels if a in position and b in position]
+        seen = set(zip(rows.tolist(), cols.tolist(), strict=True))
+        add = [(min(a, b), max(a, b)) for a, b in extra if (min(a, b), max(a, b)) not in seen]
+        if add:
+            rows = np.r_[rows, [a for a, _ in add]].astype(np.int64)
+            cols = np.r_[cols, [b for _, b in add]].astype(np.int64)
+        if s.clusters:
+            y = np.array(
+                [
+                    labels.get((min(ids[a], ids[b]), max(ids[a], ids[b])), False)
+                    for a, b in zip(rows, cols, strict=True)
+                ],
+                dtype=np.float64,
+            )
+            keep = np.ones(len(rows), dtype=bool)
+        else:  # corrections only: learn from the decided pairs, not from silence
+            keys = [
+                (min(ids[a], ids[b]), max(ids[a], ids[b])) for a, b in zip(rows, cols, strict=True)
+            ]
+            keep = np.array([k in labels for k in keys], dtype=bool)
+            y = np.array([labels.get(k, False) for k in keys], dtype=np.float64)
+        xs.append(space.features(rows[keep], cols[keep]))
+        ys.append(y[keep])
+    if not xs:
+        return np.zeros((0, len(CLUSTER_FEATURES)), dtype=np.float32), np.zeros(0)
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def fit_same_story(sets: Sequence[LabelledSet], max_gap: timedelta) -> tuple[Linear, int, int]:
+    """The same-story model, and how many candidate pairs (and same-story ones) it saw."""
+    sx, sy = same_story_examples(sets, max_gap)
+    if not sy.any():
+        raise InputError("no labelled clusters to learn from (labels.json 'clusters' or merges)")
+    cols = [CLUSTER_FEATURES.index(f) for f in SAME_STORY_FEATURES]
+    linear = fit_logistic(
+        sx[:, cols],
+        sy,
+        SAME_STORY_FEATURES,
+        SAME_STORY_L2,
+        signs=True,
+        negative=NEGATIVE_FEATURES,
+        free=FREE_FEATURES,
+    )
+    return linear, len(sy), int(sy.sum())
+
+
+def _story_fold(labelled: LabelledSet, folds: int) -> dict[str, int]:
+    """Each item's fold, by a hash of its labelled story (its first member), so a story's
+    reports are held out together."""
+    story = {i.id: i.id for i in labelled.catalog.news}
+    for cluster in labelled.clusters:
+        if cluster:
+            head = min(cluster)
+            for member in cluster:
+                story[member] = head
+    return {i: zlib.crc32(s.encode()) % folds for i, s in story.items()}
+
+
+def _merge_records(
+    sets: Sequence[LabelledSet], max_gap: timedelta, dropout: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out stories of several reports: (weakest mean, corroborated) per pair of their
+    items, and whether the labels put that pair in one story."""
+    xs: list[tuple[float, float]] = []
+    ys: list[bool] = []
+    labelled = [s for s in sets if s.clusters]
+    folds = [_story_fold(s, CALIBRATION_FOLDS) for s in labelled]
+    for k in range(CALIBRATION_FOLDS):
+        held = [{i for i, f in fold.items() if f == k} for fold in folds]
+        train_sets = [
+            s.only({i.id for i in s.catalog.news} - h) for s, h in zip(labelled, held, strict=True)
+        ]
+        bare = [without_topics(t) for t in train_sets] if dropout else []
+        try:
+            linear, _, _ = fit_same_story([*train_sets, *bare], max_gap)
+        except InputError:
+            continue  # this part of the labels has no story of several reports
+        part = ClusteringModel(
+            same_story=linear,
+            merge_threshold=MERGE_THRESHOLD,
+            two_report_threshold=TWO_REPORT_THRESHOLD,
+        )
+        for s, h in zip(labelled, held, strict=True):
+            truth = s.same_story()
+            pool = [i for i in s.catalog.news if i.id in h]
+            for story in cluster_items(pool, max_gap=max_gap, clustering=part):
+                if story.confidence is None:
+                    continue
+                corroborated = float(len(story.members) > 2)
+                for a, b in combinations(sorted(m.id for m in story.members), 2):
+                    xs.append((story.confidence, corroborated))
+                    ys.append(truth.get((a, b), False))
+    return np.array(xs, dtype=np.float64).reshape(-1, 2), np.array(ys, dtype=np.float64)
+
+
+def fit_clustering(
+    sets: Sequence[LabelledSet], bare: Sequence[LabelledSet], max_gap: timedelta
+) -> tuple[ClusteringModel, dict[str, int]]:
+    """The clustering model: same-story model, thresholds, and the merge calibration
+    (none when the held-out stories are all right or all wrong: nothing to learn from)."""
+    linear, pairs, same = fit_same_story([*sets, *bare], max_gap)
+    x, y = _merge_records(sets, max_gap, dropout=bool(bare))
+    calibration = None
+    if 0 < y.sum() < len(y):
+        calibration = fit_logistic(x, y, MERGE_CONFIDENCE_FEATURES, CALIBRATION_L2, signs=True)
+    model = ClusteringModel(
+        same_story=linear,
+        merge_threshold=MERGE_THRESHOLD,
+        two_report_threshold=TWO_REPORT_THRESHOLD,
+        merge_confidence=calibration,
+    )
+    return model, {"story_pairs": pairs, "same_story_pairs": same, "calibration_pairs": len(y)}
