@@ -397,7 +397,7 @@ def _guides(
             raise EditError(where, f"unknown guide {slug!r}")
         if slug == old:
             continue
-        ref = ws.guide_ref(story.item, slug) if slug is not None else None
+        ref = ws.guide_ref(ws.members(story), slug) if slug is not None else None
         stories[k] = story.model_copy(update={"guide": ref})
         changed[item_id] = {"from": old, "to": slug}
     return changed

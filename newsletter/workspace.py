@@ -119,6 +119,16 @@ class Workspace:
                 self._rows.update(zip(missing, dense, strict=True))
         return [self._rows[i] for i in items]
 
+    def members(self, story: Story) -> list[NewsItem]:
+        """A story's reports (its lead first) among the loaded items."""
+        return [story.item, *(self.by_id[a.id] for a in story.also if a.id in self.by_id)]
+
+    def story_row(self, members: Sequence[NewsItem]) -> np.ndarray:
+        """A story's relevance to every guide: its reports' mean (curation pairs stories as
+        a whole, ``GuideIndex.story_relevance``)."""
+        rows = self.relevance_rows(members)
+        return np.asarray(np.mean(rows, axis=0)) if rows else np.zeros(len(self.index.guides))
+
     def reason(self, item: NewsItem, k: int) -> str:
         """Curation's reason for pairing ``item`` with guide ``k`` (memoised)."""
         key = (item, k)
@@ -131,20 +141,23 @@ class Workspace:
                 self._reasons[key] = found
         return found
 
-    def guide_ref(self, item: NewsItem, slug: str) -> GuideRef:
-        """The reference curation would write for pairing ``item`` with guide ``slug``."""
+    def guide_ref(self, members: Sequence[NewsItem], slug: str) -> GuideRef:
+        """The reference curation would write for pairing a story (its reports, lead first)
+        with guide ``slug``."""
         k = self.by_slug[slug]
-        relevance = float(self.relevance_rows([item])[0][k])
-        return self.index.guide_ref(item, k, relevance)
+        relevance = float(self.story_row(members)[k])
+        return self.index.guide_ref(members[0], k, relevance)
 
     def best_free_guide(
-        self, item: NewsItem, taken: Iterable[str], min_relevance: float
+        self, members: Sequence[NewsItem], taken: Iterable[str], min_relevance: float
     ) -> GuideRef | None:
-        """The most relevant guide not already paired in the issue, above the threshold."""
+        """The most relevant guide for a story (its reports, lead first) not already paired in
+        the issue, above the threshold."""
         if not self.index.guides:
             return None
+        item = members[0]
         used = set(taken)
-        row = self.relevance_rows([item])[0]
+        row = self.story_row(members)
         for k in sorted(range(len(row)), key=lambda g: (-row[g], g)):
             if row[k] < max(min_relevance, 1e-12):
                 return None
@@ -153,14 +166,15 @@ class Workspace:
         return None
 
     def guide_choices(
-        self, items: Sequence[NewsItem], limit: int = GUIDE_CHOICES
+        self, stories: Sequence[Sequence[NewsItem]], limit: int = GUIDE_CHOICES
     ) -> list[list[GuideChoice]]:
-        """Per item: the ``limit`` most relevant guides, best first, each with its reason."""
-        if not items or not self.index.guides:
-            return [[] for _ in items]
-        rel = self.relevance_rows(items)
+        """Per story (its reports, lead first): the ``limit`` most relevant guides, best
+        first, each with its reason (for the lead)."""
+        if not stories or not self.index.guides:
+            return [[] for _ in stories]
+        rel = [self.story_row(members) for members in stories]
         out: list[list[GuideChoice]] = []
-        for row, item in zip(rel, items, strict=True):
+        for row, item in zip(rel, (members[0] for members in stories), strict=True):
             order = sorted(range(len(row)), key=lambda g: (-row[g], g))[:limit]
             out.append(
                 [
@@ -246,7 +260,7 @@ def bench_story(
             )
             taken = [s.guide.slug for s in plan.stories if s.guide is not None]
             cut = ws.index.threshold(cfg.curation.min_pair_confidence)
-            guide = ws.best_free_guide(item, taken, cut)
+            guide = ws.best_free_guide([item, *(ws.by_id[o] for o in entry.cluster)], taken, cut)
             return Story(item=item, also=also, guide=guide)
     return None
 

@@ -1,14 +1,20 @@
-"""Stories of several reports: the two-report check and the calibrated merge confidence."""
+"""Stories of several reports: the two-report check, the calibrated merge confidence, and
+pairing a story as a whole."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
+from newsletter.config import Settings
+from newsletter.curation import GuideIndex, pair_catalog
 from newsletter.curation.clustering import cluster_items
 from newsletter.curation.model import ClusteringModel, Linear, load_model
 from newsletter.curation.story_training import TWO_REPORT_THRESHOLD
 from newsletter.models import NewsItem
+from newsletter.sources import load_content
 
 GAP = timedelta(hours=72)
 START = datetime(2026, 11, 18, 9, tzinfo=UTC)
@@ -84,3 +90,37 @@ def test_the_shipped_calibration_trusts_corroboration_and_never_falls_with_the_m
     for mean in (0.3, 0.6, 0.95):
         assert clustering.confidence(mean, 3) > clustering.confidence(mean, 2)
         assert clustering.confidence(mean, 2) <= clustering.confidence(min(mean + 0.1, 1.0), 2)
+
+
+# --- a story is paired as a whole ------------------------------------------------------------
+
+
+def test_a_story_of_one_report_pairs_exactly_as_the_report(cfg: Settings) -> None:
+    catalog = load_content(cfg).catalog
+    index = GuideIndex(catalog.guides, cfg.curation.topic_aliases)
+    items = list(catalog.news[:12])
+    alone = index.relevance(items).toarray()
+    stories = index.story_relevance([[i] for i in items]).toarray()
+    assert np.allclose(alone, stories)
+    assert index.best_stories([[i] for i in items]) == index.best(items)
+
+
+def test_a_storys_reports_pool_their_evidence(cfg: Settings) -> None:
+    catalog = load_content(cfg).catalog
+    index = GuideIndex(catalog.guides, cfg.curation.topic_aliases)
+    by_id = {i.id: i for i in catalog.news}
+    story = [by_id[i] for i in ("msft-openai-reuters", "msft-openai-amended", "msft-openai-verge")]
+    mean = index.relevance(story).toarray().mean(axis=0)
+    pooled = index.story_relevance([story]).toarray()[0]
+    assert np.allclose(mean, pooled)
+    (best,) = index.best_stories([story])
+    assert best.guide == int(np.argmax(pooled))
+
+
+def test_every_report_of_a_story_gets_the_storys_guide(cfg: Settings) -> None:
+    rows = pair_catalog(cfg, load_content(cfg).catalog)
+    by_story: dict[str, set[str | None]] = {}
+    for row in rows:
+        by_story.setdefault(row.cluster, set()).add(row.guide)
+    assert any(sum(r.cluster == c for r in rows) > 1 for c in by_story)  # there are stories
+    assert all(len(guides) == 1 for guides in by_story.values())

@@ -278,7 +278,8 @@ def pair_stories(
 ) -> tuple[list[Story], list[GuideCard]]:
     """Stories with their guides: the editor's choices first, then the model's, each guide once.
 
-    A story is paired on its representative; the editor's choice for any member counts.
+    A story is paired as a whole (its reports' evidence pooled, see
+    :meth:`GuideIndex.story_relevance`); the editor's choice for any member counts.
     """
     index = guide_index(cfg, catalog, model)
     slug_index = {g.slug: k for k, g in enumerate(index.guides)}
@@ -296,8 +297,8 @@ def pair_stories(
         chosen[n] = picked.model_copy(update={"reason": "chosen by an editor"})
         taken.add(g)
     open_ = [n for n in range(len(clusters)) if n not in chosen]
-    reps = [clusters[n].representative for n in open_]
-    assigned = index.assign_once(reps, cfg.curation.min_pair_confidence, exclude=taken)
+    reports = [clusters[n].members for n in open_]
+    assigned = index.assign_once(reports, cfg.curation.min_pair_confidence, exclude=taken)
     for n, pairing in zip(open_, assigned, strict=True):
         chosen[n] = None
         if pairing is not None:
@@ -398,7 +399,10 @@ def pair_catalog(cfg: Settings, catalog: Catalog) -> list[PairRow]:
     rep = {m.id: c.representative.id for c in clusters for m in c.members}
     merged = {m.id: c.confidence for c in clusters for m in c.members}
     index = guide_index(cfg, catalog, model)
-    best = index.best(catalog.news, cur.min_pair_confidence)
+    # Each report takes its story's guide: a story is paired as a whole.
+    story_best = index.best_stories([c.members for c in clusters], cur.min_pair_confidence)
+    by_item = {m.id: p for c, p in zip(clusters, story_best, strict=True) for m in c.members}
+    best = [by_item[i.id] for i in catalog.news]
     rows = []
     for item, p in zip(catalog.news, best, strict=True):
         guide = None if p.guide is None else index.guides[p.guide].slug

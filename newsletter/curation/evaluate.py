@@ -1,7 +1,8 @@
 """How well curation matches an editor: pairing accuracy and cluster precision/recall.
 
-- **pairing accuracy**: share of labelled items whose best guide (or "no guide") is the
-  label, "no guide" items included;
+- **pairing accuracy**: share of labelled items whose guide (or "no guide") is the label,
+  "no guide" items included; an item's guide is its story's, as in an issue (each predicted
+  story paired as a whole);
 - **cluster precision / recall**: over pairs of items, those put in one story that the labels
   put in one story, and the reverse.
 
@@ -73,9 +74,15 @@ def score(
     cat = labelled.catalog
     chosen = [i for i in cat.news if i.id in labelled.pairs and (items is None or i.id in items)]
     out = Scores(labelled.name, items=len(chosen))
+    pool = [i for i in cat.news if items is None or i.id in items]
+    clusters = cluster_items(pool, max_gap=max_gap, model=model)
     if chosen:
+        # As the issue pairs them: each story as a whole, every report taking its guide.
         index = GuideIndex(cat.guides, aliases, model)
-        for item, p in zip(chosen, index.best(chosen), strict=True):
+        paired = index.best_stories([c.members for c in clusters])
+        story_of = {m.id: p for c, p in zip(clusters, paired, strict=True) for m in c.members}
+        for item in chosen:
+            p = story_of[item.id]
             guess = None if p.guide is None else cat.guides[p.guide].slug
             gold = labelled.pairs[item.id]
             decided = p.relevance if guess is not None else 1 - p.relevance
@@ -88,8 +95,6 @@ def score(
                 )
         out.pairing_accuracy = out.pairing_correct / len(chosen)
     if labelled.clusters:
-        pool = [i for i in cat.news if items is None or i.id in items]
-        clusters = cluster_items(pool, max_gap=max_gap, model=model)
         predicted = _pairs([[m.id for m in c.members] for c in clusters])
         keep = {i.id for i in pool}
         truth = _pairs([[i for i in c if i in keep] for c in labelled.clusters])

@@ -127,7 +127,7 @@ def issue_state(ctx: WebContext, plan: IssuePlan) -> dict[str, Any]:
     """What ``GET /api/issues/<id>`` answers (and the edit page shows)."""
     version = current_version(ctx.archive, plan)
     ws = load_workspace(ctx.cfg)
-    choices = ws.guide_choices([s.item for s in plan.stories])
+    choices = ws.guide_choices([ws.members(s) for s in plan.stories])
     try:
         approval = read_approval(ctx.archive, plan.id)
     except InputError:
