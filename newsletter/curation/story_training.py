@@ -38,7 +38,7 @@ SAME_STORY_FEATURES: tuple[str, ...] = (
     "gap",
     "no_topics",
     "text_no_topics",
-    "names_no_topics",
+    "words_no_topics",
 )
 NEGATIVE_FEATURES = frozenset({"gap", "same_source"})
 """Same-story features that can only count against a merge (weights bounded ≤ 0)."""
@@ -163,12 +163,19 @@ def _merge_records(
 def fit_clustering(
     sets: Sequence[LabelledSet], bare: Sequence[LabelledSet], max_gap: timedelta
 ) -> tuple[ClusteringModel, dict[str, int]]:
-    """The clustering model: same-story model, thresholds, and the merge calibration
-    (none when the held-out stories are all right or all wrong: nothing to learn from)."""
+    """The clustering model: same-story model, thresholds, and the merge calibration (none
+    when no held-out story of several reports formed: nothing to learn from)."""
     linear, pairs, same = fit_same_story([*sets, *bare], max_gap)
     x, y = _merge_records(sets, max_gap, dropout=bool(bare))
+    held_out = len(y)
     calibration = None
-    if 0 < y.sum() < len(y):
+    if held_out:
+        # A weak prior, so that a run where every held-out merge was right (or wrong) still
+        # gives finite odds: one wrong and one right pseudo-merge per kind of story, at the
+        # merge threshold and at certainty.
+        prior_x = [(MERGE_THRESHOLD, c) for c in (0.0, 1.0)] + [(1.0, c) for c in (0.0, 1.0)]
+        x = np.vstack([x, np.array(prior_x)])
+        y = np.r_[y, [0.0, 0.0, 1.0, 1.0]]
         calibration = fit_logistic(x, y, MERGE_CONFIDENCE_FEATURES, CALIBRATION_L2, signs=True)
     model = ClusteringModel(
         same_story=linear,
@@ -176,4 +183,4 @@ def fit_clustering(
         two_report_threshold=TWO_REPORT_THRESHOLD,
         merge_confidence=calibration,
     )
-    return model, {"story_pairs": pairs, "same_story_pairs": same, "calibration_pairs": len(y)}
+    return model, {"story_pairs": pairs, "same_story_pairs": same, "calibration_pairs": held_out}
