@@ -95,8 +95,9 @@ def cluster_items(
     """Group near-duplicates; every item is in exactly one cluster.
 
     ``clustering``, when given, is used instead of ``model``'s clustering model.
-    ``background`` items only weigh words (see :class:`ItemSpace`). ``merge`` and ``split`` are pairs of item ids an editor decided are (not) one story;
-    ids not among ``items`` are ignored. Clusters come in the order of their representatives'
+    ``background`` items only weigh words (see :class:`ItemSpace`). ``merge`` and ``split``
+    are pairs of item ids an editor decided are (not) one story; ids not among ``items`` are
+    ignored. Clusters come in the order of their representatives'
     :func:`representative_key`; the same items in any order give the same clusters.
     """
     n = len(items)
@@ -151,10 +152,10 @@ def cluster_items(
     clusters = []
     for root, members in groups.items():
         people = sorted((ordered[k] for k in members), key=representative_key)
-        forced_only = weakest[root] >= 1.0  # an editor's merge: certain, whatever the model says
+        by_editor = weakest[root] >= 1.0  # only an editor's merges: certain, whatever the model
         conf = None
         if len(people) > 1:
-            conf = 1.0 if forced_only else learned.confidence(float(weakest[root]), len(people))
+            conf = 1.0 if by_editor else learned.confidence(float(weakest[root]), len(people))
         clusters.append(
             Cluster(people[0], tuple(people[1:]), None if conf is None else round(conf, 4))
         )

@@ -144,18 +144,16 @@ class GuideIndex:
         self, stories: Sequence[Sequence[NewsItem]], min_confidence: float | None = None
     ) -> list[Pairing]:
         """The single most likely guide per story, or None below the confidence threshold."""
-        rel = self.story_relevance(stories)
+        rel = self.story_relevance(stories).tocoo()
         cut = self.threshold(min_confidence)
-        out = []
-        for k in range(len(stories)):
-            row = rel.getrow(k)
-            if row.nnz == 0:
-                out.append(Pairing(None, 0.0))
-                continue
-            order = np.lexsort((row.indices, -np.round(row.data, 6)))
-            g = int(row.indices[order[0]])
-            conf = round(float(row.data[order[0]]), 4)
-            out.append(Pairing(g if conf >= cut else None, conf))
+        # Per story, its best guide: highest confidence, then the earlier guide.
+        order = np.lexsort((rel.col, -np.round(rel.data.astype(np.float64), 6), rel.row))
+        rows = rel.row[order]
+        first = order[np.r_[True, rows[1:] != rows[:-1]]] if len(order) else order
+        out = [Pairing(None, 0.0)] * len(stories)
+        for k in first.tolist():
+            conf = round(float(rel.data[k]), 4)
+            out[int(rel.row[k])] = Pairing(int(rel.col[k]) if conf >= cut else None, conf)
         return out
 
     def best(self, items: Sequence[NewsItem], min_confidence: float | None = None) -> list[Pairing]:
