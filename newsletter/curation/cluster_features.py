@@ -18,14 +18,13 @@ import scipy.sparse as sp
 
 from newsletter.curation.text import STOP_WORDS, WORD_WITH_HYPHENS, count_matrix, idf_weights, weigh
 from newsletter.curation.topics import normalise_topic
-from newsletter.curation.vectors import row_dots, stem_counts, stem_words
+from newsletter.curation.vectors import row_dots, stem_counts
 from newsletter.models import NewsItem
 
 CLUSTER_FEATURES: tuple[str, ...] = (
     "text",  # headline + summary + topics cosine (stemmed TF-IDF)
     "title",  # headline cosine
     "names",  # cosine of capitalised words (names), case-folded
-    "words",  # cosine of the other words, stemmed: what happened, not who
     "topics",  # Jaccard of the listed topics (0 when either lists none)
     "numbers",  # Jaccard of the numbers and amounts both mention
     "gap",  # hours between them ÷ 72
@@ -33,7 +32,6 @@ CLUSTER_FEATURES: tuple[str, ...] = (
     "no_topics",  # either item lists no topics (so "topics" says nothing)
     "text_no_topics",  # text × no_topics: how much the text must carry on its own
     "names_no_topics",  # names × no_topics: without topics, the names stand in for them
-    "words_no_topics",  # words × no_topics: without topics, what happened must match
 )
 CANDIDATE_MIN = 0.08
 """Pairs whose text cosine is below this are never the same story (and never scored)."""
@@ -94,19 +92,6 @@ class ItemSpace:
         ]
         counts, _ = count_matrix(docs)
         return weigh(counts, idf_weights(counts))
-
-    @cached_property
-    def words(self) -> sp.csr_matrix:
-        docs = [
-            [
-                t.lower()
-                for t in WORD_WITH_HYPHENS.findall(_text(i))
-                if not t[0].isupper() and t.lower() not in STOP_WORDS
-            ]
-            for i in self.items
-        ]
-        counts, vocabulary = count_matrix([stem_words(d) for d in docs])
-        return weigh(counts, idf_weights(counts)) if vocabulary else counts
 
     @cached_property
     def numbers(self) -> list[frozenset[str]]:
@@ -179,7 +164,7 @@ class ItemSpace:
     ) -> np.ndarray:
         if name in known:
             return known[name]
-        if name in ("text", "title", "names", "words"):
+        if name in ("text", "title", "names"):
             vectors = getattr(self, name)
             known[name] = row_dots(vectors, vectors, rows, cols)
             return known[name]
@@ -193,7 +178,7 @@ class ItemSpace:
         if name == "gap":
             gap = np.abs(self.times[rows] - self.times[cols]) / (72 * 3600)
             return np.asarray(gap, dtype=np.float32)
-        if name in ("no_topics", "text_no_topics", "names_no_topics", "words_no_topics"):
+        if name in ("no_topics", "text_no_topics", "names_no_topics"):
             bare = np.array([not t for t in self.topics])
             none = np.asarray(bare[rows] | bare[cols], dtype=np.float32)
             if name == "no_topics":

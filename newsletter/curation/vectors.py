@@ -36,11 +36,6 @@ def stems(text: str) -> list[str]:
     return list(_STEMMER.stemWords(words))
 
 
-def stem_words(words: Sequence[str]) -> list[str]:
-    """Snowball stems of already lower-cased words."""
-    return list(_STEMMER.stemWords(list(words)))
-
-
 def _stem_merge(tokens: Sequence[str]) -> tuple[sp.csr_matrix, list[str]]:
     """Tokens × stems 0/1 matrix (stop words map nowhere), and the sorted stems."""
     lower = [t.lower() for t in tokens]
