@@ -135,6 +135,28 @@ def test_eval_cli_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert err.count("\n") == 1 and "labels.json: pairs: must map item ids" in err
 
 
+def test_eval_cv_reports_held_out_figures_and_calibration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    code, out, err = run_cli(capsys, "curation", "eval", "--config", str(config), "--cv", "--json")
+    assert code == 0, err
+    cv = json.loads(out)["cross_validation"]
+    assert len(cv["leave_guides_out"]) == 9  # three shuffles of the guides into thirds
+    for row in cv["leave_guides_out"]:
+        assert 0.0 <= row["pairing_accuracy"] <= 1.0 and row["items"] > 0
+    assert [r["trained_on"] for r in cv["cross_set"]] == [["corpus-b"], ["corpus-a"]]
+    kinds = {r["decision"] for r in cv["calibration"]}
+    assert kinds == {"pairing", "merge"}
+    for row in cv["calibration"]:
+        low, high = (float(x) for x in row["confidence"].split("-"))
+        assert low <= row["stated"] <= high and 0.0 <= row["right"] <= 1.0 and row["count"] > 0
+    code, out, err = run_cli(capsys, "curation", "eval", "--config", str(config), "--cv")
+    assert code == 0, err
+    shown = out + err  # tables go to the console (stderr), JSON to stdout
+    assert "score corpus-b" in shown and "held-out decision" in shown and "share right" in shown
+
+
 @pytest.mark.parametrize(
     ("title", "summary", "topics"),
     [

@@ -260,3 +260,15 @@ def eval_command(
                 f"{row['cluster_recall']:.3f}",
             )
         console.print(cv_table)
+        calibration = Table(
+            "held-out decision", "stated confidence", "count", "mean stated", "share right"
+        )
+        for row in cvr.get("calibration", []):
+            calibration.add_row(
+                str(row["decision"]),
+                str(row["confidence"]),
+                str(row["count"]),
+                f"{row['stated']:.3f}",
+                f"{row['right']:.3f}",
+            )
+        console.print(calibration)
