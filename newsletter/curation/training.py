@@ -2,11 +2,11 @@
 shipped labelled folders and the editors' corrections.
 
 This module fits the pairing models (rank and accept); ``newsletter.curation.story_training``
-fits the clustering one. Fitting is plain maximum likelihood with an L2 penalty (scipy's L-BFGS from zeros), so the
-same inputs always give the same model file. The feature subsets and penalties below were
-chosen by leave-guides-out and cross-corpus validation (``newsletter curation eval --cv``,
-``bench/results/curation.md``); fewer, sign-constrained features generalised better than
-all of them.
+fits the clustering one. Fitting is plain maximum likelihood with an L2 penalty (scipy's
+L-BFGS from zeros, ``newsletter.curation.fitting``), so the same inputs always give the same
+model file. The feature subsets and penalties below were chosen by leave-guides-out and
+cross-corpus validation (``newsletter curation eval --cv``, ``bench/results/curation.md``);
+fewer, sign-constrained features generalised better than all of them.
 """
 
 from __future__ import annotations
