@@ -34,6 +34,7 @@ __all__ = ["fit_clustering", "fit_same_story", "same_story_examples"]
 
 SAME_STORY_FEATURES: tuple[str, ...] = (
     "text",
+    "title",
     "topics",
     "gap",
     "no_topics",
@@ -41,7 +42,8 @@ SAME_STORY_FEATURES: tuple[str, ...] = (
 )
 """Chosen by leave-guides-out validation. Names shared when topics are missing
 (``names_no_topics``) are left out: two stories about one company share its name, and that
-feature merged them (held-out cluster precision 0.924 with it, 0.981 without)."""
+feature merged them (held-out cluster precision 0.924 with it, 0.981 without). The headline
+cosine (``title``) brought held-out recall from 0.834 to 0.864 for precision 0.981 → 0.960."""
 NEGATIVE_FEATURES = frozenset({"gap", "same_source"})
 """Same-story features that can only count against a merge (weights bounded ≤ 0)."""
 FREE_FEATURES = frozenset({"no_topics"})
