@@ -157,6 +157,34 @@ def test_eval_cv_reports_held_out_figures_and_calibration(
     assert "score corpus-b" in shown and "held-out decision" in shown and "share right" in shown
 
 
+def test_held_out_clustering_at_other_thresholds_is_consistent() -> None:
+    """The threshold sweep re-scores the very models of the split table: at the trained
+    thresholds it gives the split table's figures, and recall never rises with a threshold
+    (the linkage only stops earlier, the two-report check only splits more)."""
+    from newsletter.curation.evaluate import cross_validate
+    from newsletter.curation.story_training import MERGE_THRESHOLD, TWO_REPORT_THRESHOLD
+
+    sets = [load_labelled(LABELLED / n) for n in ("corpus-a", "corpus-b")]
+    trained = (MERGE_THRESHOLD, TWO_REPORT_THRESHOLD)
+    points = [(0.15, 0.15), (0.15, 0.9), trained, (0.28, 0.95), (0.5, 0.9)]
+    cv = cross_validate(sets, seeds=(0,), operating_points=points)
+    by_point = {
+        (r["merge_threshold"], r["two_report_threshold"]): r for r in cv["operating_points"]
+    }
+    splits = cv["leave_guides_out"]
+    assert by_point[trained]["cluster_recall"] == pytest.approx(
+        sum(float(r["cluster_recall"]) for r in splits) / len(splits), abs=1e-4
+    )
+    found = sum(int(r["pairs_found"]) for r in splits)
+    assert by_point[trained]["pooled_precision"] == round(
+        found / sum(int(r["pairs_predicted"]) for r in splits), 4
+    )
+    recall = {p: float(by_point[p]["pooled_recall"]) for p in points}
+    assert recall[(0.15, 0.15)] >= recall[(0.15, 0.9)] >= recall[trained]
+    assert recall[trained] >= recall[(0.28, 0.95)] and recall[trained] >= recall[(0.5, 0.9)]
+    assert recall[(0.15, 0.15)] > recall[(0.5, 0.9)]  # the sweep does change the clustering
+
+
 @pytest.mark.parametrize(
     ("title", "summary", "topics"),
     [

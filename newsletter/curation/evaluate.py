@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import combinations, pairwise
 
-from newsletter.curation.clustering import cluster_items
+from newsletter.curation.clustering import Cluster, cluster_items
 from newsletter.curation.labelled_set import LabelledSet
 from newsletter.curation.model import CurationModel
 from newsletter.curation.pairing import GuideIndex
 from newsletter.curation.training import train
+from newsletter.models import NewsItem
 
 
 @dataclass
@@ -62,6 +63,16 @@ def _pairs(groups: Sequence[Sequence[str]]) -> set[tuple[str, str]]:
     return {p for g in groups for p in combinations(sorted(set(g)), 2)}
 
 
+def cluster_pairs(
+    clusters: Sequence[Cluster], labelled: LabelledSet, pool: Sequence[NewsItem]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Item pairs the clusters put in one story, and those the labels do (among ``pool``)."""
+    predicted = _pairs([[m.id for m in c.members] for c in clusters])
+    keep = {i.id for i in pool}
+    truth = _pairs([[i for i in c if i in keep] for c in labelled.clusters])
+    return predicted, truth
+
+
 def score(
     model: CurationModel,
     labelled: LabelledSet,
@@ -95,9 +106,7 @@ def score(
                 )
         out.pairing_accuracy = out.pairing_correct / len(chosen)
     if labelled.clusters:
-        predicted = _pairs([[m.id for m in c.members] for c in clusters])
-        keep = {i.id for i in pool}
-        truth = _pairs([[i for i in c if i in keep] for c in labelled.clusters])
+        predicted, truth = cluster_pairs(clusters, labelled, pool)
         for c in clusters:
             if c.confidence is not None:
                 for pair in _pairs([[m.id for m in c.members]]):
@@ -134,6 +143,51 @@ def _bins(records: Sequence[tuple[float, bool]]) -> list[dict[str, object]]:
     return out
 
 
+def _at(model: CurationModel, merge: float, two: float) -> CurationModel:
+    """The model with other clustering thresholds."""
+    clustering = model.clustering.model_copy(
+        update={"merge_threshold": merge, "two_report_threshold": two}
+    )
+    return model.model_copy(update={"clustering": clustering})
+
+
+def _cluster_counts(
+    model: CurationModel, parts: Sequence[tuple[LabelledSet, set[str]]], max_gap: timedelta
+) -> tuple[int, int, int]:
+    """Pairs found, predicted and labelled over the held-out items of every labelled set."""
+    found = predicted = true = 0
+    for labelled, items in parts:
+        if not labelled.clusters:
+            continue
+        pool = [i for i in labelled.catalog.news if i.id in items]
+        guess, truth = cluster_pairs(
+            cluster_items(pool, max_gap=max_gap, model=model), labelled, pool
+        )
+        found, predicted, true = (
+            found + len(guess & truth),
+            predicted + len(guess),
+            true + len(truth),
+        )
+    return found, predicted, true
+
+
+def _pooled(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    """Precision and recall of splits: their mean (as the split table), and pooled over pairs."""
+
+    def pr(f: int, p: int, t: int) -> tuple[float, float]:
+        return (f / p if p else 1.0), (f / t if t else 1.0)
+
+    each = [pr(*c) for c in counts]
+    f, p, t = (sum(c[k] for c in counts) for k in range(3))
+    pooled_p, pooled_r = pr(f, p, t)
+    return {
+        "cluster_precision": round(sum(x for x, _ in each) / len(each), 4) if each else 1.0,
+        "cluster_recall": round(sum(y for _, y in each) / len(each), 4) if each else 1.0,
+        "pooled_precision": round(pooled_p, 4),
+        "pooled_recall": round(pooled_r, 4),
+    }
+
+
 def _fold(key: str, seed: int, folds: int) -> int:
     return (zlib.crc32(key.encode()) + seed) % folds
 
@@ -145,9 +199,15 @@ def cross_validate(
     max_gap: timedelta = timedelta(hours=72),
     folds: int = 3,
     seeds: Sequence[int] = (0, 1, 2),
+    operating_points: Sequence[tuple[float, float]] = (),
 ) -> dict[str, list[dict[str, object]]]:
     """Leave-guides-out splits and leave-one-set-out scores (see the module docstring), and
-    how well the held-out confidences are calibrated (stated vs. share right, by bin)."""
+    how well the held-out confidences are calibrated (stated vs. share right, by bin).
+
+    ``operating_points``: (merge threshold, two-report threshold) pairs at which every
+    leave-guides-out split's clustering is scored again with the same trained model, so one
+    can see whether any threshold, not only the trained one, reaches a precision and recall.
+    """
     slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
     out: dict[str, list[dict[str, object]]] = {
         "leave_guides_out": [],
@@ -155,6 +215,7 @@ def cross_validate(
         "calibration": [],
     }
     pooled: dict[str, list[tuple[float, bool]]] = {"pairing": [], "merge": []}
+    at_points: list[list[tuple[int, int, int]]] = [[] for _ in operating_points]
     for seed in seeds:
         order = slugs[:]
         random.Random(seed).shuffle(order)
@@ -191,11 +252,21 @@ def cross_validate(
                     "pairing_accuracy": round(correct / n, 4) if n else None,
                     "cluster_precision": round(found / predicted, 4) if predicted else 1.0,
                     "cluster_recall": round(found / true, 4) if true else 1.0,
+                    "pairs_found": found,
+                    "pairs_predicted": predicted,
+                    "pairs_true": true,
                 }
             )
+            for point, counts in zip(operating_points, at_points, strict=True):
+                counts.append(_cluster_counts(_at(model, *point), test_sets, max_gap))
     out["calibration"] = [
         {"decision": kind, **row} for kind, records in pooled.items() for row in _bins(records)
     ]
+    if operating_points:
+        out["operating_points"] = [
+            {"merge_threshold": merge, "two_report_threshold": two, **_pooled(counts)}
+            for (merge, two), counts in zip(operating_points, at_points, strict=True)
+        ]
     for k, s in enumerate(sets):
         others = [o for j, o in enumerate(sets) if j != k]
         if not others:
