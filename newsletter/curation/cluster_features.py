@@ -2,8 +2,9 @@
 
 Two reports of one event share its specifics — words, names, numbers — and appear within
 days of each other; two different stories about one company share the company. Each feature
-measures one of those things on a 0-1 scale, with IDF over the items being clustered, so it
-means the same in any week. Candidate pairs come from a sparse product over the same vectors
+measures one of those things on a 0-1 scale, with IDF over the items being clustered (times
+each word's rarity in general English, ``newsletter.curation.rarity``), so it means the same
+in any week. Candidate pairs come from a sparse product over the same vectors
 restricted to items within ``max_gap`` of each other, so no n × n matrix is built.
 """
 
@@ -16,6 +17,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from newsletter.curation.rarity import general_rarity
 from newsletter.curation.text import STOP_WORDS, WORD_WITH_HYPHENS, count_matrix, idf_weights, weigh
 from newsletter.curation.topics import normalise_topic
 from newsletter.curation.vectors import row_dots, stem_counts
@@ -52,6 +54,14 @@ def _numbers(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _weights(counts: sp.csr_matrix, stems: Sequence[str]) -> np.ndarray:
+    """A stem's weight: its IDF among these items times its rarity in general English
+    (:mod:`newsletter.curation.rarity`), so words rare only because the week is small
+    ("step", "look") do not outweigh an event's specifics."""
+    weights: np.ndarray = idf_weights(counts) * general_rarity(stems)
+    return weights
+
+
 def _text(item: NewsItem) -> str:
     return f"{item.title}. {item.summary}. {'. '.join(item.topics)}"
 
@@ -70,15 +80,14 @@ class ItemSpace:
         ids = {i.id for i in self.items}
         extra = [i for i in background if i.id not in ids]
         # Hyphenated names stay whole ("GPT-5", "MAI-Thinking-1"): the specifics of an event.
-        counts, _ = stem_counts([_text(i) for i in (*self.items, *extra)], WORD_WITH_HYPHENS)
-        idf = idf_weights(counts)
-        self.text = weigh(counts[: len(self.items)], idf)
+        counts, stems = stem_counts([_text(i) for i in (*self.items, *extra)], WORD_WITH_HYPHENS)
+        self.text = weigh(counts[: len(self.items)], _weights(counts, stems))
         self.times = np.array([i.published_at.timestamp() for i in self.items], dtype=np.float64)
 
     @cached_property
     def title(self) -> sp.csr_matrix:
-        titles, names = stem_counts([i.title for i in self.items], WORD_WITH_HYPHENS)
-        return weigh(titles, idf_weights(titles)) if names else titles
+        titles, stems = stem_counts([i.title for i in self.items], WORD_WITH_HYPHENS)
+        return weigh(titles, _weights(titles, stems)) if stems else titles
 
     @cached_property
     def names(self) -> sp.csr_matrix:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import combinations, pairwise
@@ -171,7 +171,7 @@ def _cluster_counts(
     return found, predicted, true
 
 
-def _pooled(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+def pooled_figures(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
     """Precision and recall of splits: their mean (as the split table), and pooled over pairs."""
 
     def pr(f: int, p: int, t: int) -> tuple[float, float]:
@@ -200,6 +200,7 @@ def cross_validate(
     folds: int = 3,
     seeds: Sequence[int] = (0, 1, 2),
     operating_points: Sequence[tuple[float, float]] = (),
+    nested: Callable[[Sequence[LabelledSet]], tuple[float, float]] | None = None,
 ) -> dict[str, list[dict[str, object]]]:
     """Leave-guides-out splits and leave-one-set-out scores (see the module docstring), and
     how well the held-out confidences are calibrated (stated vs. share right, by bin).
@@ -207,6 +208,8 @@ def cross_validate(
     ``operating_points``: (merge threshold, two-report threshold) pairs at which every
     leave-guides-out split's clustering is scored again with the same trained model, so one
     can see whether any threshold, not only the trained one, reaches a precision and recall.
+    ``nested``: picks the thresholds from a split's training sets alone; each split is then
+    scored at its own pick (``"nested"``), a figure free of choosing thresholds on the splits.
     """
     slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
     out: dict[str, list[dict[str, object]]] = {
@@ -216,6 +219,8 @@ def cross_validate(
     }
     pooled: dict[str, list[tuple[float, bool]]] = {"pairing": [], "merge": []}
     at_points: list[list[tuple[int, int, int]]] = [[] for _ in operating_points]
+    picked: list[tuple[float, float]] = []
+    at_picked: list[tuple[int, int, int]] = []
     for seed in seeds:
         order = slugs[:]
         random.Random(seed).shuffle(order)
@@ -259,12 +264,26 @@ def cross_validate(
             )
             for point, counts in zip(operating_points, at_points, strict=True):
                 counts.append(_cluster_counts(_at(model, *point), test_sets, max_gap))
+            if nested is not None:
+                picked.append(nested(train_sets))
+                at_picked.append(_cluster_counts(_at(model, *picked[-1]), test_sets, max_gap))
     out["calibration"] = [
         {"decision": kind, **row} for kind, records in pooled.items() for row in _bins(records)
     ]
+    if nested is not None:
+        out["nested"] = [
+            {
+                "merge_threshold": m,
+                "two_report_threshold": t,
+                "found": f,
+                "merged": p,
+                "labelled": n,
+            }
+            for (m, t), (f, p, n) in zip(picked, at_picked, strict=True)
+        ]
     if operating_points:
         out["operating_points"] = [
-            {"merge_threshold": merge, "two_report_threshold": two, **_pooled(counts)}
+            {"merge_threshold": merge, "two_report_threshold": two, **pooled_figures(counts)}
             for (merge, two), counts in zip(operating_points, at_points, strict=True)
         ]
     for k, s in enumerate(sets):
