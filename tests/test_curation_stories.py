@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from newsletter.config import Settings
 from newsletter.curation import GuideIndex, pair_catalog
@@ -73,6 +74,70 @@ def test_an_editors_merge_of_two_stands_and_is_certain() -> None:
     two = [report(1, "Wire"), report(2, "Daily")]
     clusters = cluster_items(two, max_gap=GAP, clustering=flat(0.6), merge=[("acme-1", "acme-2")])
     assert len(clusters) == 1 and clusters[0].confidence == 1.0
+
+
+def _item(key: str, title: str, summary: str, source: str, hours: int) -> NewsItem:
+    return NewsItem(
+        id=key,
+        title=title,
+        summary=summary,
+        url=f"https://news.example/{key}",
+        source=source,
+        published_at=START + timedelta(hours=hours),
+        score=5,
+    )
+
+
+def _round_up_week() -> tuple[list[NewsItem], ClusteringModel]:
+    """A launch, a lawsuit, and a round-up close to each of them (probability by text)."""
+    launch = _item("launch", "Acme ships the Rocket 9 chip", "Rocket 9 reaches clouds.", "Wire", 0)
+    suit = _item("suit", "Zephyr sues over Borealis patents", "A licensing fight.", "Daily", 2)
+    both = _item(
+        "round-up",
+        "Acme ships the Rocket 9 chip as Zephyr sues over Borealis patents",
+        "Rocket 9 reaches clouds. A licensing fight.",
+        "Weekly",
+        4,
+    )
+    by_text = ClusteringModel(
+        same_story=Linear(
+            features=("text",), mean=(0.0,), scale=(1.0,), weights=(20.0,), bias=-4.0
+        ),
+        merge_threshold=0.28,
+        two_report_threshold=TWO_REPORT_THRESHOLD,
+    )
+    return [launch, suit, both], by_text
+
+
+def test_a_third_report_cannot_join_on_one_link() -> None:
+    """The launch and the lawsuit are almost surely apart: average linkage alone would let
+    the second in on the round-up's link to it."""
+    items, by_text = _round_up_week()
+    stories = [
+        {m.id for m in c.members} for c in cluster_items(items, max_gap=GAP, clustering=by_text)
+    ]
+    assert not any({"launch", "suit"} <= s for s in stories)
+    assert sorted(len(s) for s in stories) == [1, 2]  # the round-up stays with one of them
+    # An editor's merge is kept, whatever the model thinks of the pair.
+    merged = cluster_items(items, max_gap=GAP, clustering=by_text, merge=[("launch", "suit")])
+    assert sorted(len(c.members) for c in merged) == [3]
+
+
+def test_out_of_linkage_runs_a_story_in_doubt_keeps_only_the_editors_merges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import newsletter.curation.clustering as clustering
+
+    monkeypatch.setattr(clustering, "MAX_LINKAGE_RUNS", 1)
+    items, by_text = _round_up_week()
+    alone = cluster_items(items, max_gap=GAP, clustering=by_text)
+    assert sorted(len(c.members) for c in alone) == [1, 1, 1]
+    kept = cluster_items(items, max_gap=GAP, clustering=by_text, merge=[("launch", "round-up")])
+    assert sorted(sorted(m.id for m in c.members) for c in kept) == [
+        ["launch", "round-up"],
+        ["suit"],
+    ]
+    assert next(c for c in kept if len(c.members) == 2).confidence == 1.0
 
 
 def test_the_shown_confidence_is_the_calibrated_one() -> None:

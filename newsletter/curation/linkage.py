@@ -20,7 +20,7 @@ from collections.abc import Collection
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["average_linkage"]
+__all__ = ["average_linkage", "forced_groups"]
 
 
 def _assign(labels: np.ndarray) -> sp.csr_matrix:
@@ -52,7 +52,7 @@ def _arrays(pairs: Collection[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]
     return a, b
 
 
-def _forced_groups(n: int, forced: Collection[tuple[int, int]]) -> np.ndarray:
+def forced_groups(n: int, forced: Collection[tuple[int, int]]) -> np.ndarray:
     """Each item's group after the forced merges (few: a plain union-find), by smallest member."""
     if not forced:
         return np.arange(n, dtype=np.int64)
@@ -90,7 +90,7 @@ def average_linkage(
     ``forced`` pairs are merged first (whatever their sources); ``forbidden`` pairs count as
     unscored and their groups never merge.
     """
-    labels = _forced_groups(n, forced)
+    labels = forced_groups(n, forced)
     size = np.bincount(labels, minlength=n).astype(np.float64)
     weakest = np.full(n, np.inf)
     weakest[size > 1] = 1.0
