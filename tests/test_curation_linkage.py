@@ -1,4 +1,5 @@
-"""The vectorised average linkage merges exactly what one-merge-at-a-time average linkage does."""
+"""The vectorised average linkage merges exactly what one-merge-at-a-time average linkage does
+(with and without the rule that a group holds no pair never scored)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ def sequential(
     threshold: float,
     forced: list[tuple[int, int]],
     forbidden: set[tuple[int, int]],
+    cliques: bool = False,
 ) -> tuple[list[frozenset[int]], dict[frozenset[int], float]]:
-    """The textbook loop: merge the allowed pair of groups with the highest mean, repeat."""
+    """The textbook loop: merge the allowed pair of groups with the highest mean, repeat
+    (with ``cliques``, only groups whose every cross pair was scored are allowed)."""
     groups = [frozenset([i]) for i in range(n)]
     weakest: dict[frozenset[int], float] = {}
     for a, b in forced:
@@ -36,6 +39,8 @@ def sequential(
             if {sources[i] for i in x} & {sources[i] for i in y}:
                 continue
             if any((min(i, j), max(i, j)) in forbidden for i in x for j in y):
+                continue
+            if cliques and any((min(i, j), max(i, j)) not in prob for i in x for j in y):
                 continue
             total = sum(prob.get((min(i, j), max(i, j)), 0.0) for i in x for j in y)
             mean = total / (len(x) * len(y))
@@ -70,9 +75,9 @@ def graphs(draw: st.DrawFn) -> tuple[object, ...]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(graphs(), st.sampled_from([0.28, 0.5, 0.7]))
+@given(graphs(), st.sampled_from([0.28, 0.5, 0.7]), st.booleans())
 def test_same_groups_and_confidences_as_the_sequential_loop(
-    graph: tuple[object, ...], threshold: float
+    graph: tuple[object, ...], threshold: float, cliques: bool
 ) -> None:
     n, prob, sources, forced, forbidden = graph
     assert isinstance(n, int) and isinstance(prob, dict) and isinstance(sources, list)
@@ -90,8 +95,9 @@ def test_same_groups_and_confidences_as_the_sequential_loop(
         threshold,
         forced=forced,
         forbidden=sorted(forbidden),
+        cliques=cliques,
     )
-    expected, expected_weakest = sequential(n, kept, sources, threshold, forced, forbidden)
+    expected, expected_weakest = sequential(n, kept, sources, threshold, forced, forbidden, cliques)
     got: dict[int, set[int]] = {}
     for item, root in enumerate(labels.tolist()):
         got.setdefault(root, set()).add(item)

@@ -7,7 +7,6 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pytest
 
 from newsletter.config import Settings
 from newsletter.curation import GuideIndex, pair_catalog
@@ -121,23 +120,6 @@ def test_a_third_report_cannot_join_on_one_link() -> None:
     # An editor's merge is kept, whatever the model thinks of the pair.
     merged = cluster_items(items, max_gap=GAP, clustering=by_text, merge=[("launch", "suit")])
     assert sorted(len(c.members) for c in merged) == [3]
-
-
-def test_out_of_linkage_runs_a_story_in_doubt_keeps_only_the_editors_merges(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import newsletter.curation.clustering as clustering
-
-    monkeypatch.setattr(clustering, "MAX_LINKAGE_RUNS", 1)
-    items, by_text = _round_up_week()
-    alone = cluster_items(items, max_gap=GAP, clustering=by_text)
-    assert sorted(len(c.members) for c in alone) == [1, 1, 1]
-    kept = cluster_items(items, max_gap=GAP, clustering=by_text, merge=[("launch", "round-up")])
-    assert sorted(sorted(m.id for m in c.members) for c in kept) == [
-        ["launch", "round-up"],
-        ["suit"],
-    ]
-    assert next(c for c in kept if len(c.members) == 2).confidence == 1.0
 
 
 def test_the_shown_confidence_is_the_calibrated_one() -> None:

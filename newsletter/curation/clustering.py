@@ -6,15 +6,14 @@ of items within ``curation.cluster_max_gap``, the probability that both report o
 linkage**: the two groups with the highest mean probability over all their cross pairs (a
 pair never scored counts as 0) merge first, while that mean reaches the threshold. Every
 member counts, not only the closest, and a story of three or more may not hold two reports
-the model finds almost surely apart (such pairs become split pairs and the linkage runs
-again), so a third story cannot chain two different ones together. Two items of one source
-never share a story (an outlet does not report its own story twice), and the editor's
-``merge`` and ``split`` decisions are applied first and kept. The merging itself is
-vectorised (``newsletter.curation.linkage``). Last, a story of exactly two reports stands
-only when the pair reaches the model's ``two_report_threshold``. Leave-guides-out validation
-showed why: merges corroborated by a third report were all right, while two reports alone
-were right barely more than half the time (two items sharing a company and a week, not an
-event).
+the model finds almost surely apart, so a third story cannot chain two different ones
+together. Two items of one source never share a story (an outlet does not report its own
+story twice), and the editor's ``merge`` and ``split`` decisions are applied first and kept.
+The merging itself is vectorised (``newsletter.curation.linkage``). Last, a story of exactly
+two reports stands only when the pair reaches the model's ``two_report_threshold``.
+Leave-guides-out validation showed why: merges corroborated by a third report were all
+right, while two reports alone were right barely more than half the time (two items sharing
+a company and a week, not an event).
 """
 
 from __future__ import annotations
@@ -22,20 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import combinations
 
 import numpy as np
 
 from newsletter.curation.cluster_features import ItemSpace
-from newsletter.curation.linkage import average_linkage, forced_groups
+from newsletter.curation.linkage import average_linkage
 from newsletter.curation.model import ClusteringModel, CurationModel, load_model
 from newsletter.models import AlsoRef, NewsItem
 
 NEGLIGIBLE = 0.1
 """Same-story probability below which a pair is left out of the linkage (as never scored),
 and below which two reports may not share a story of three or more."""
-MAX_LINKAGE_RUNS = 8
-"""Linkage runs at most, each forbidding the pairs the check found apart in the last one."""
 
 
 @dataclass(frozen=True)
@@ -87,25 +83,6 @@ def same_story(
     return rows, cols, prob
 
 
-def _apart_within(
-    groups: Iterable[list[int]], linked: np.ndarray, editor: np.ndarray, n: int
-) -> set[tuple[int, int]]:
-    """Pairs inside groups of three or more that are not ``linked`` (sorted ``i * n + j``
-    keys of the pairs kept for the linkage), unless an editor's merges joined them."""
-    out: set[tuple[int, int]] = set()
-    for members in groups:
-        if len(members) < 3:
-            continue
-        pairs = [(a, b) for a, b in combinations(sorted(members), 2) if editor[a] != editor[b]]
-        if not pairs:
-            continue
-        keys = np.array([a * n + b for a, b in pairs], dtype=np.int64)
-        at = np.minimum(np.searchsorted(linked, keys), max(len(linked) - 1, 0))
-        known = (linked[at] == keys) if len(linked) else np.zeros(len(keys), dtype=bool)
-        out.update(p for p, ok in zip(pairs, known.tolist(), strict=True) if not ok)
-    return out
-
-
 def cluster_items(
     items: Sequence[NewsItem],
     *,
@@ -154,39 +131,24 @@ def cluster_items(
             dtype=bool,
         )
     sources = np.unique(np.array([i.source for i in ordered]), return_inverse=True)[1]
-    rows, cols, prob = rows[useful], cols[useful], prob[useful]
-    linked = np.sort(rows * n + cols)
-    editor = forced_groups(n, sorted(forced))
-    apart: set[tuple[int, int]] = set()
-    # The cluster-level check for stories of three or more: no two reports the model finds
-    # almost surely apart (below NEGLIGIBLE, or never scored) may share one. Average linkage
-    # alone lets a third item in on one strong link: held out, every wrongly joined third had
-    # a pair at 0.06 or below in its story, every rightly joined one none under 0.16. Such
-    # pairs become split pairs and the linkage runs again (rarely more than once).
-    for run in range(MAX_LINKAGE_RUNS):
-        labels, weakest = average_linkage(
-            n,
-            rows,
-            cols,
-            prob,
-            sources.astype(np.int64),
-            threshold,
-            forced=sorted(forced),
-            forbidden=sorted((forbidden | apart) - forced),
-        )
-        groups: dict[int, list[int]] = {}
-        for k, root in enumerate(labels.tolist()):
-            groups.setdefault(root, []).append(k)
-        found = _apart_within(groups.values(), linked, editor, n)
-        if not found:
-            break
-        if run == MAX_LINKAGE_RUNS - 1:  # out of runs: stories in doubt fall back to the
-            for root in {int(labels[a]) for a, _ in found}:  # editor's merges within them
-                for k in groups.pop(root):
-                    groups.setdefault(int(editor[k]), []).append(k)
-                    weakest[int(editor[k])] = 1.0
-            break
-        apart |= found
+    # The cluster-level check for stories of three or more (``cliques``): no two reports the
+    # model finds almost surely apart (below NEGLIGIBLE, or never scored) share one. Average
+    # linkage alone let a third item in on one strong link: held out, every wrongly joined
+    # third had a pair at 0.06 or below in its story, every rightly joined one none under 0.16.
+    labels, weakest = average_linkage(
+        n,
+        rows[useful],
+        cols[useful],
+        prob[useful],
+        sources.astype(np.int64),
+        threshold,
+        forced=sorted(forced),
+        forbidden=sorted(forbidden - forced),
+        cliques=True,
+    )
+    groups: dict[int, list[int]] = {}
+    for k, root in enumerate(labels.tolist()):
+        groups.setdefault(root, []).append(k)
     # The cluster-level check: two reports with no third to corroborate them stay one story
     # only when the pair itself is near certain (or an editor merged them).
     alone = max(threshold, learned.two_report_threshold)

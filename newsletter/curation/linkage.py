@@ -9,8 +9,9 @@ best neighbour can merge at once (reciprocal agglomerative clustering, Sumengen 
 reach the same groups as the one-at-a-time loop, with a few sparse products per round instead
 of a Python step per merge.
 
-Two constraints keep that property, because once broken they stay broken as groups grow:
-groups sharing a source never merge, nor do groups holding a pair an editor split.
+The constraints keep that property, because once broken they stay broken as groups grow:
+groups sharing a source never merge, nor do groups holding a pair an editor split, nor (when
+asked) groups with a pair across them that was never scored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Collection
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["average_linkage", "forced_groups"]
+__all__ = ["average_linkage"]
 
 
 def _assign(labels: np.ndarray) -> sp.csr_matrix:
@@ -52,7 +53,7 @@ def _arrays(pairs: Collection[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]
     return a, b
 
 
-def forced_groups(n: int, forced: Collection[tuple[int, int]]) -> np.ndarray:
+def _forced_groups(n: int, forced: Collection[tuple[int, int]]) -> np.ndarray:
     """Each item's group after the forced merges (few: a plain union-find), by smallest member."""
     if not forced:
         return np.arange(n, dtype=np.int64)
@@ -81,6 +82,7 @@ def average_linkage(
     *,
     forced: Collection[tuple[int, int]] = (),
     forbidden: Collection[tuple[int, int]] = (),
+    cliques: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group ``n`` items; return each item's group (its smallest member's index) and, per
     group index, its weakest merge's mean probability (1.0 for ``forced`` groups; inf for
@@ -88,9 +90,11 @@ def average_linkage(
 
     ``rows``/``cols``/``prob``: scored pairs; ``sources``: each item's source as an integer.
     ``forced`` pairs are merged first (whatever their sources); ``forbidden`` pairs count as
-    unscored and their groups never merge.
+    unscored and their groups never merge. With ``cliques``, two groups merge only when every
+    pair across them was scored: no group then holds a pair never scored (or one an editor's
+    merges joined); average linkage alone lets an item in on one strong link.
     """
-    labels = forced_groups(n, forced)
+    labels = _forced_groups(n, forced)
     size = np.bincount(labels, minlength=n).astype(np.float64)
     weakest = np.full(n, np.inf)
     weakest[size > 1] = 1.0
@@ -103,6 +107,7 @@ def average_linkage(
         symmetric=False,
     )
     split = _collapse(_pair_matrix(n, *_arrays(forbidden)), to)
+    links = _collapse(_pair_matrix(n, rows, cols), to) if cliques else None
     while True:
         edges = sums.tocoo()
         a, b = edges.row.astype(np.int64), edges.col.astype(np.int64)
@@ -113,6 +118,8 @@ def average_linkage(
             ok = np.asarray(src[a].multiply(src[b]).sum(axis=1)).ravel() == 0
             if split.nnz:
                 ok &= np.asarray(split[a, b]).ravel() == 0
+            if links is not None:
+                ok &= np.asarray(links[a, b]).ravel() == size[a] * size[b]
             a, b, mean = a[ok], b[ok], mean[ok]
         if not len(a):
             break
@@ -135,5 +142,7 @@ def average_linkage(
         src = _collapse(src, to, symmetric=False)
         if split.nnz:
             split = _collapse(split, to)
+        if links is not None:
+            links = _collapse(links, to)
         size = np.bincount(step, weights=size, minlength=n).astype(np.float64)
     return labels, weakest
