@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from newsletter.config import Settings, load_config
+from newsletter.models import NewsItem
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
@@ -17,6 +19,19 @@ SHARED = ROOT.parent / "shared"
 
 # Fixtures of the fake SendGrid server and of the store (SQLite and PostgreSQL engines, ...).
 pytest_plugins = ["tests.fakes.fixtures", "tests.store_fixtures"]
+
+
+def news_item(key: str, title: str, summary: str, source: str, at: datetime) -> NewsItem:
+    """A news item with no topics, at a URL of its own."""
+    return NewsItem(
+        id=key,
+        title=title,
+        summary=summary,
+        url=f"https://news.example/{key}",
+        source=source,
+        published_at=at,
+        score=5,
+    )
 
 
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONTENT
+from conftest import CONTENT, news_item
 
 from newsletter.curation.cluster_features import ItemSpace
 from newsletter.curation.labelled import load_labelled
@@ -67,15 +67,7 @@ def test_rare_names_outweigh_words_rare_only_this_week() -> None:
     start = datetime(2026, 11, 18, 9, tzinfo=UTC)
 
     def item(key: str, title: str, summary: str, source: str, hours: int) -> NewsItem:
-        return NewsItem(
-            id=key,
-            title=title,
-            summary=summary,
-            url=f"https://news.example/{key}",
-            source=source,
-            published_at=start + timedelta(hours=hours),
-            score=5,
-        )
+        return news_item(key, title, summary, source, start + timedelta(hours=hours))
 
     items = [
         *week,

@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from conftest import news_item
 
 from newsletter.config import Settings
 from newsletter.curation import GuideIndex, pair_catalog
@@ -76,15 +77,7 @@ def test_an_editors_merge_of_two_stands_and_is_certain() -> None:
 
 
 def _item(key: str, title: str, summary: str, source: str, hours: int) -> NewsItem:
-    return NewsItem(
-        id=key,
-        title=title,
-        summary=summary,
-        url=f"https://news.example/{key}",
-        source=source,
-        published_at=START + timedelta(hours=hours),
-        score=5,
-    )
+    return news_item(key, title, summary, source, START + timedelta(hours=hours))
 
 
 def _round_up_week() -> tuple[list[NewsItem], ClusteringModel]:
