@@ -18,7 +18,7 @@ a company and a week, not an event).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -83,6 +83,90 @@ def same_story(
     return rows, cols, prob
 
 
+@dataclass(frozen=True)
+class ScoredPool:
+    """Items in canonical order (published, then id) with their candidate pairs (i < j in
+    that order), each pair's same-story probability, and each item's source as an integer."""
+
+    items: tuple[NewsItem, ...]
+    rows: np.ndarray
+    cols: np.ndarray
+    prob: np.ndarray
+    sources: np.ndarray
+
+
+def score_pool(
+    items: Sequence[NewsItem],
+    max_gap: timedelta,
+    clustering: ClusteringModel,
+    background: Sequence[NewsItem] = (),
+) -> ScoredPool:
+    """Order the items and score their candidate pairs once, to be linked at any threshold."""
+    times = np.array([i.published_at.timestamp() for i in items], dtype=np.float64)
+    order = np.lexsort((np.array([i.id for i in items]), times))
+    ordered = tuple(items[k] for k in order)
+    rows, cols, prob = same_story(ordered, max_gap, background=background, clustering=clustering)
+    sources = np.unique(np.array([i.source for i in ordered]), return_inverse=True)[1]
+    return ScoredPool(ordered, rows, cols, prob, sources.astype(np.int64))
+
+
+def link(
+    pool: ScoredPool,
+    threshold: float,
+    forced: Collection[tuple[int, int]] = (),
+    forbidden: Collection[tuple[int, int]] = (),
+) -> tuple[dict[int, list[int]], np.ndarray]:
+    """Average linkage of a scored pool down to ``threshold``: groups (positions in
+    ``pool.items``, keyed by their first) and each group's weakest merge (see
+    :func:`average_linkage`). ``forced``/``forbidden``: position pairs an editor merged/split.
+    """
+    # Pairs almost surely apart only dilute means; dropping them (they count as 0, like
+    # pairs never scored) keeps the linkage to the pairs that matter. Split pairs count as 0.
+    useful = pool.prob >= NEGLIGIBLE
+    if forbidden:
+        useful &= np.array(
+            [
+                (r, c) not in forbidden
+                for r, c in zip(pool.rows.tolist(), pool.cols.tolist(), strict=True)
+            ],
+            dtype=bool,
+        )
+    # The cluster-level check for stories of three or more (``cliques``): no two reports the
+    # model finds almost surely apart (below NEGLIGIBLE, or never scored) share one. Average
+    # linkage alone let a third item in on one strong link: held out, every wrongly joined
+    # third had a pair at 0.06 or below in its story, every rightly joined one none under 0.16.
+    labels, weakest = average_linkage(
+        len(pool.items),
+        pool.rows[useful],
+        pool.cols[useful],
+        pool.prob[useful],
+        pool.sources,
+        threshold,
+        forced=sorted(forced),
+        forbidden=sorted(set(forbidden) - set(forced)),
+        cliques=True,
+    )
+    groups: dict[int, list[int]] = {}
+    for k, root in enumerate(labels.tolist()):
+        groups.setdefault(root, []).append(k)
+    return groups, weakest
+
+
+def check_two_reports(
+    groups: dict[int, list[int]], weakest: np.ndarray, alone: float
+) -> dict[int, list[int]]:
+    """The cluster-level check: two reports with no third to corroborate them stay one
+    story only when the pair itself reaches ``alone`` (or an editor merged them)."""
+    out: dict[int, list[int]] = {}
+    for root, members in groups.items():
+        if len(members) == 2 and weakest[root] < alone:
+            out[members[0]] = [members[0]]
+            out[members[1]] = [members[1]]
+        else:
+            out[root] = members
+    return out
+
+
 def cluster_items(
     items: Sequence[NewsItem],
     *,
@@ -102,15 +186,12 @@ def cluster_items(
     ignored. Clusters come in the order of their representatives'
     :func:`representative_key`; the same items in any order give the same clusters.
     """
-    n = len(items)
-    if n == 0:
+    if not items:
         return []
     learned = _clustering(model, clustering)
     threshold = learned.merge_threshold if min_confidence is None else min_confidence
-    times = np.array([i.published_at.timestamp() for i in items], dtype=np.float64)
-    order = np.lexsort((np.array([i.id for i in items]), times))
-    ordered = [items[k] for k in order]
-    position = {item.id: k for k, item in enumerate(ordered)}
+    pool = score_pool(items, max_gap, learned, background)
+    position = {item.id: k for k, item in enumerate(pool.items)}
 
     def pairs(ids: Iterable[tuple[str, str]]) -> set[tuple[int, int]]:
         out = set()
@@ -120,45 +201,11 @@ def cluster_items(
                 out.add((min(x, y), max(x, y)))
         return out
 
-    forced, forbidden = pairs(merge), pairs(split)
-    rows, cols, prob = same_story(ordered, max_gap, background=background, clustering=learned)
-    # Pairs almost surely apart only dilute means; dropping them (they count as 0, like
-    # pairs never scored) keeps the linkage to the pairs that matter. Split pairs count as 0.
-    useful = prob >= NEGLIGIBLE
-    if forbidden:
-        useful &= np.array(
-            [(r, c) not in forbidden for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
-            dtype=bool,
-        )
-    sources = np.unique(np.array([i.source for i in ordered]), return_inverse=True)[1]
-    # The cluster-level check for stories of three or more (``cliques``): no two reports the
-    # model finds almost surely apart (below NEGLIGIBLE, or never scored) share one. Average
-    # linkage alone let a third item in on one strong link: held out, every wrongly joined
-    # third had a pair at 0.06 or below in its story, every rightly joined one none under 0.16.
-    labels, weakest = average_linkage(
-        n,
-        rows[useful],
-        cols[useful],
-        prob[useful],
-        sources.astype(np.int64),
-        threshold,
-        forced=sorted(forced),
-        forbidden=sorted(forbidden - forced),
-        cliques=True,
-    )
-    groups: dict[int, list[int]] = {}
-    for k, root in enumerate(labels.tolist()):
-        groups.setdefault(root, []).append(k)
-    # The cluster-level check: two reports with no third to corroborate them stay one story
-    # only when the pair itself is near certain (or an editor merged them).
-    alone = max(threshold, learned.two_report_threshold)
-    for root, members in list(groups.items()):
-        if len(members) == 2 and weakest[root] < alone:
-            groups[root] = [members[0]]
-            groups[members[1]] = [members[1]]
+    groups, weakest = link(pool, threshold, pairs(merge), pairs(split))
+    groups = check_two_reports(groups, weakest, max(threshold, learned.two_report_threshold))
     clusters = []
     for root, members in groups.items():
-        people = sorted((ordered[k] for k in members), key=representative_key)
+        people = sorted((pool.items[k] for k in members), key=representative_key)
         by_editor = weakest[root] >= 1.0  # only an editor's merges: certain, whatever the model
         conf = None
         if len(people) > 1:

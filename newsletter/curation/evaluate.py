@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import combinations, pairwise
@@ -25,6 +25,7 @@ from newsletter.curation.clustering import Cluster, cluster_items
 from newsletter.curation.labelled_set import LabelledSet
 from newsletter.curation.model import CurationModel
 from newsletter.curation.pairing import GuideIndex
+from newsletter.curation.story_training import counts_at
 from newsletter.curation.training import train
 from newsletter.models import NewsItem
 
@@ -143,32 +144,20 @@ def _bins(records: Sequence[tuple[float, bool]]) -> list[dict[str, object]]:
     return out
 
 
-def _at(model: CurationModel, merge: float, two: float) -> CurationModel:
-    """The model with other clustering thresholds."""
-    clustering = model.clustering.model_copy(
-        update={"merge_threshold": merge, "two_report_threshold": two}
-    )
-    return model.model_copy(update={"clustering": clustering})
-
-
 def _cluster_counts(
-    model: CurationModel, parts: Sequence[tuple[LabelledSet, set[str]]], max_gap: timedelta
-) -> tuple[int, int, int]:
-    """Pairs found, predicted and labelled over the held-out items of every labelled set."""
-    found = predicted = true = 0
-    for labelled, items in parts:
-        if not labelled.clusters:
-            continue
-        pool = [i for i in labelled.catalog.news if i.id in items]
-        guess, truth = cluster_pairs(
-            cluster_items(pool, max_gap=max_gap, model=model), labelled, pool
-        )
-        found, predicted, true = (
-            found + len(guess & truth),
-            predicted + len(guess),
-            true + len(truth),
-        )
-    return found, predicted, true
+    model: CurationModel,
+    parts: Sequence[tuple[LabelledSet, set[str]]],
+    max_gap: timedelta,
+    points: Sequence[tuple[float, float]],
+) -> dict[tuple[float, float], tuple[int, int, int]]:
+    """Per (merge, two-report) threshold pair: pairs found, predicted and labelled over the
+    held-out items of every labelled set, clustered by ``model``'s same-story model."""
+    pools = [
+        (labelled, [i for i in labelled.catalog.news if i.id in items])
+        for labelled, items in parts
+        if labelled.clusters
+    ]
+    return counts_at(model.clustering.same_story, pools, max_gap, points)
 
 
 def pooled_figures(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
@@ -200,16 +189,16 @@ def cross_validate(
     folds: int = 3,
     seeds: Sequence[int] = (0, 1, 2),
     operating_points: Sequence[tuple[float, float]] = (),
-    nested: Callable[[Sequence[LabelledSet]], tuple[float, float]] | None = None,
 ) -> dict[str, list[dict[str, object]]]:
     """Leave-guides-out splits and leave-one-set-out scores (see the module docstring), and
     how well the held-out confidences are calibrated (stated vs. share right, by bin).
 
     ``operating_points``: (merge threshold, two-report threshold) pairs at which every
     leave-guides-out split's clustering is scored again with the same trained model, so one
-    can see whether any threshold, not only the trained one, reaches a precision and recall.
-    ``nested``: picks the thresholds from a split's training sets alone; each split is then
-    scored at its own pick (``"nested"``), a figure free of choosing thresholds on the splits.
+    can see whether any threshold, not only the trained one, reaches a precision and recall
+    (``"operating_points"``, with each split's counts). Every split's own thresholds are
+    learned from its training sets alone (``learn_thresholds``), so the split figures are
+    free of any choice made on the held-out items.
     """
     slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
     out: dict[str, list[dict[str, object]]] = {
@@ -219,8 +208,6 @@ def cross_validate(
     }
     pooled: dict[str, list[tuple[float, bool]]] = {"pairing": [], "merge": []}
     at_points: list[list[tuple[int, int, int]]] = [[] for _ in operating_points]
-    picked: list[tuple[float, float]] = []
-    at_picked: list[tuple[int, int, int]] = []
     for seed in seeds:
         order = slugs[:]
         random.Random(seed).shuffle(order)
@@ -260,30 +247,25 @@ def cross_validate(
                     "pairs_found": found,
                     "pairs_predicted": predicted,
                     "pairs_true": true,
+                    "merge_threshold": model.clustering.merge_threshold,
+                    "two_report_threshold": model.clustering.two_report_threshold,
                 }
             )
-            for point, counts in zip(operating_points, at_points, strict=True):
-                counts.append(_cluster_counts(_at(model, *point), test_sets, max_gap))
-            if nested is not None:
-                picked.append(nested(train_sets))
-                at_picked.append(_cluster_counts(_at(model, *picked[-1]), test_sets, max_gap))
+            if operating_points:
+                at = _cluster_counts(model, test_sets, max_gap, operating_points)
+                for point, counts in zip(operating_points, at_points, strict=True):
+                    counts.append(at[point])
     out["calibration"] = [
         {"decision": kind, **row} for kind, records in pooled.items() for row in _bins(records)
     ]
-    if nested is not None:
-        out["nested"] = [
-            {
-                "merge_threshold": m,
-                "two_report_threshold": t,
-                "found": f,
-                "merged": p,
-                "labelled": n,
-            }
-            for (m, t), (f, p, n) in zip(picked, at_picked, strict=True)
-        ]
     if operating_points:
         out["operating_points"] = [
-            {"merge_threshold": merge, "two_report_threshold": two, **pooled_figures(counts)}
+            {
+                "merge_threshold": merge,
+                "two_report_threshold": two,
+                **pooled_figures(counts),
+                "splits": [list(c) for c in counts],
+            }
             for (merge, two), counts in zip(operating_points, at_points, strict=True)
         ]
     for k, s in enumerate(sets):
@@ -293,5 +275,7 @@ def cross_validate(
         model = train(others, aliases=aliases, max_gap=max_gap)
         result = score(model, s, aliases=aliases, max_gap=max_gap).as_dict()
         result["trained_on"] = [o.name for o in others]
+        result["merge_threshold"] = model.clustering.merge_threshold
+        result["two_report_threshold"] = model.clustering.two_report_threshold
         out["cross_set"].append(result)
     return out
