@@ -8,8 +8,9 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import CONTENT, write_config
+from conftest import CONTENT, news_item, write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -355,3 +356,34 @@ def test_threshold_search_counts_held_out_pairs_at_each_threshold() -> None:
     # Every labelled pair is held out once per deal (a story's reports share a fold).
     assert n_low == n_high == 2 * labelled
     assert m_low >= m_high and f_low >= f_high and 0 < f_high <= m_high
+
+
+def test_a_guide_named_by_the_first_topic_is_the_subject() -> None:
+    """``lead_topic``: 1 / (1 + k) for the item's first listed topic that is the guide's."""
+    from newsletter.curation.topics import TopicMatcher
+
+    def guide(slug: str, topics: tuple[str, ...]) -> Guide:
+        return Guide(
+            slug=slug,
+            title=slug,
+            level="Beginner",
+            url=f"https://almanac.example/guides/{slug}",
+            updated_at=SUNDAY.date(),
+            topics=topics,
+            tldr=slug,
+            takeaways=(),
+            body="",
+        )
+
+    guides = [
+        guide("chips", ("TPU", "Trainium")),
+        guide("nvidia", ("NVIDIA", "CUDA")),
+        guide("x", ("Y",)),
+    ]
+    sale = news_item("tpu-sale", "Google to sell TPUs to Meta", "", "Wire", SUNDAY).model_copy(
+        update={"topics": ("Google", "TPU", "Meta", "nvidia")}
+    )
+    bare = sale.model_copy(update={"id": "bare", "topics": ()})
+    rows, cols = np.array([0, 0, 0, 1]), np.array([0, 1, 2, 1])
+    lead = TopicMatcher(guides).lead_position([sale, bare], rows, cols)
+    assert lead.tolist() == [0.5, 0.25, 0.0, 0.0]

@@ -39,6 +39,7 @@ ACCEPT_FROM: tuple[str, ...] = (
     "listed",
     "head_title",
     "head_text",
+    "lead_topic",
 )
 """Pair features of the top-ranked guide that the accept model reads (prefixed ``top_``)."""
 ACCEPT_FEATURES: tuple[str, ...] = (

@@ -37,6 +37,7 @@ PAIR_FEATURES: tuple[str, ...] = (
     "all_takeaways",  # item text · guide takeaways
     "topics",  # IDF-weighted cosine of the guide topics the item names
     "listed",  # share of the item's own topics that are topics of the guide
+    "lead_topic",  # 1 / (1 + k): the item's k-th listed topic is the first that is the guide's
     "head_title",  # IDF share of the guide's subject words found in the headline
     "head_text",  # ... found anywhere in the item
     "words_all",  # item text · guide text on ordinary words only (what happened, not who)
@@ -49,6 +50,7 @@ PAIR_FEATURES: tuple[str, ...] = (
     "gap_title",  # title_subject − best
     "gap_topics",  # topics − best
     "gap_words",  # words_all − best
+    "gap_lead",  # lead_topic − best
 )
 
 
@@ -167,6 +169,7 @@ class PairFeaturizer:
         topic = self.topics.similarity(items)
         f["topics"] = np.asarray(topic[rows, cols]).ravel().astype(np.float32)
         f["listed"] = self.topics.listed_share(items, rows, cols)
+        f["lead_topic"] = self.topics.lead_position(items, rows, cols)
         f["head_title"] = self._head_share([set(stems(i.title)) for i in items], rows, cols)
         f["head_text"] = self._head_share([set(stems(item_text(i))) for i in items], rows, cols)
         f["entity_guide"] = self.entity[cols]
@@ -178,6 +181,7 @@ class PairFeaturizer:
             ("gap_title", "title_subject"),
             ("gap_topics", "topics"),
             ("gap_words", "words_all"),
+            ("gap_lead", "lead_topic"),
         ):
             f[name] = source_gap(f[source], rows, len(items))
         return np.column_stack([f[name] for name in PAIR_FEATURES]).astype(np.float32)

@@ -118,6 +118,21 @@ class TopicMatcher:
                 out[k] = len(listed[r] & self._guide_sets[c]) / len(listed[r])
         return out
 
+    def lead_position(
+        self, items: Sequence[NewsItem], rows: np.ndarray, cols: np.ndarray
+    ) -> np.ndarray:
+        """Per pair: 1 / (1 + k) for the item's first listed topic that is a topic of the
+        guide, the k-th (0 when none is): feeds list an item's main subject first, so a guide
+        named by the first topic is the subject and one named by the last is in passing."""
+        listed = [[normalise_topic(t, self.aliases) for t in i.topics] for i in items]
+        out = np.zeros(len(rows), dtype=np.float32)
+        for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+            guide = self._guide_sets[c]
+            first = next((j for j, t in enumerate(listed[r]) if t in guide), None)
+            if first is not None:
+                out[k] = 1 / (1 + first)
+        return out
+
     def shared_names(self, item: NewsItem, guide: int) -> list[str]:
         """Display names of the topics an item shares with a guide, rarest first."""
         shared = self.item_topics([item]).multiply(self.guide_topics[guide]).tocsr()

@@ -41,6 +41,7 @@ RANK_FEATURES: tuple[str, ...] = (
     "gap_title",
     "gap_topics",
     "gap_words",
+    "lead_topic",
 )
 RANK_L2 = 10.0
 ACCEPT_L2 = 30.0
