@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import combinations, pairwise
@@ -181,6 +181,42 @@ def _fold(key: str, seed: int, folds: int) -> int:
     return (zlib.crc32(key.encode()) + seed) % folds
 
 
+@dataclass(frozen=True)
+class GuideSplit:
+    """One leave-guides-out split: the held-out guides, the training sets (without them and
+    their items), and per set the held-out item ids (their items and a fold of the
+    "no guide" ones)."""
+
+    seed: int
+    held: set[str]
+    train: list[LabelledSet]
+    test: list[tuple[LabelledSet, set[str]]]
+
+
+def guide_splits(
+    sets: Sequence[LabelledSet], folds: int = 3, seeds: Sequence[int] = (0, 1, 2)
+) -> Iterator[GuideSplit]:
+    """Per seed, the guides shuffled and dealt into ``folds`` parts, each held out once."""
+    slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
+    for seed in seeds:
+        order = slugs[:]
+        random.Random(seed).shuffle(order)
+        for k in range(folds):
+            held = set(order[k::folds])
+            train_sets, test_sets = [], []
+            for s in sets:
+                nulls = {i for i, v in s.pairs.items() if v is None}
+                test_items = {
+                    i
+                    for i, v in s.pairs.items()
+                    if v in held or (i in nulls and _fold(i, seed, folds) == k)
+                }
+                train_items = {i.id for i in s.catalog.news} - test_items
+                train_sets.append(s.only(train_items, set(slugs) - held))
+                test_sets.append((s, test_items))
+            yield GuideSplit(seed, held, train_sets, test_sets)
+
+
 def cross_validate(
     sets: Sequence[LabelledSet],
     *,
@@ -200,7 +236,6 @@ def cross_validate(
     learned from its training sets alone (``learn_thresholds``), so the split figures are
     free of any choice made on the held-out items.
     """
-    slugs = sorted({g.slug for s in sets for g in s.catalog.guides})
     out: dict[str, list[dict[str, object]]] = {
         "leave_guides_out": [],
         "cross_set": [],
@@ -208,53 +243,37 @@ def cross_validate(
     }
     pooled: dict[str, list[tuple[float, bool]]] = {"pairing": [], "merge": []}
     at_points: list[list[tuple[int, int, int]]] = [[] for _ in operating_points]
-    for seed in seeds:
-        order = slugs[:]
-        random.Random(seed).shuffle(order)
-        for k in range(folds):
-            held = set(order[k::folds])
-            train_sets, test_sets = [], []
-            for s in sets:
-                nulls = {i for i, v in s.pairs.items() if v is None}
-                test_items = {
-                    i
-                    for i, v in s.pairs.items()
-                    if v in held or (i in nulls and _fold(i, seed, folds) == k)
-                }
-                train_items = {i.id for i in s.catalog.news} - test_items
-                train_sets.append(s.only(train_items, set(slugs) - held))
-                test_sets.append((s, test_items))
-            model = train(train_sets, aliases=aliases, max_gap=max_gap)
-            parts = [
-                score(model, s, aliases=aliases, max_gap=max_gap, items=t) for s, t in test_sets
-            ]
-            for p in parts:
-                pooled["pairing"] += p.pairing_calibration
-                pooled["merge"] += p.merge_calibration
-            n = sum(p.items for p in parts)
-            correct = sum(p.pairing_correct for p in parts)
-            found = sum(p.pairs_found for p in parts)
-            predicted = sum(p.pairs_predicted for p in parts)
-            true = sum(p.pairs_true for p in parts)
-            out["leave_guides_out"].append(
-                {
-                    "seed": seed,
-                    "held_out_guides": sorted(held),
-                    "items": n,
-                    "pairing_accuracy": round(correct / n, 4) if n else None,
-                    "cluster_precision": round(found / predicted, 4) if predicted else 1.0,
-                    "cluster_recall": round(found / true, 4) if true else 1.0,
-                    "pairs_found": found,
-                    "pairs_predicted": predicted,
-                    "pairs_true": true,
-                    "merge_threshold": model.clustering.merge_threshold,
-                    "two_report_threshold": model.clustering.two_report_threshold,
-                }
-            )
-            if operating_points:
-                at = _cluster_counts(model, test_sets, max_gap, operating_points)
-                for point, counts in zip(operating_points, at_points, strict=True):
-                    counts.append(at[point])
+    for split in guide_splits(sets, folds, seeds):
+        train_sets, test_sets = split.train, split.test
+        model = train(train_sets, aliases=aliases, max_gap=max_gap)
+        parts = [score(model, s, aliases=aliases, max_gap=max_gap, items=t) for s, t in test_sets]
+        for p in parts:
+            pooled["pairing"] += p.pairing_calibration
+            pooled["merge"] += p.merge_calibration
+        n = sum(p.items for p in parts)
+        correct = sum(p.pairing_correct for p in parts)
+        found = sum(p.pairs_found for p in parts)
+        predicted = sum(p.pairs_predicted for p in parts)
+        true = sum(p.pairs_true for p in parts)
+        out["leave_guides_out"].append(
+            {
+                "seed": split.seed,
+                "held_out_guides": sorted(split.held),
+                "items": n,
+                "pairing_accuracy": round(correct / n, 4) if n else None,
+                "cluster_precision": round(found / predicted, 4) if predicted else 1.0,
+                "cluster_recall": round(found / true, 4) if true else 1.0,
+                "pairs_found": found,
+                "pairs_predicted": predicted,
+                "pairs_true": true,
+                "merge_threshold": model.clustering.merge_threshold,
+                "two_report_threshold": model.clustering.two_report_threshold,
+            }
+        )
+        if operating_points:
+            at = _cluster_counts(model, test_sets, max_gap, operating_points)
+            for point, counts in zip(operating_points, at_points, strict=True):
+                counts.append(at[point])
     out["calibration"] = [
         {"decision": kind, **row} for kind, records in pooled.items() for row in _bins(records)
     ]
