@@ -110,6 +110,7 @@ def test_corrections_are_training_data(tmp_path: Path, capsys: pytest.CaptureFix
     report = json.loads(out)
     assert report["trained_on"][-1].startswith("archive corrections sha256:")
     assert report["examples"]["items"] == 76 + 90 + 1
+    assert 0 < report["merge_threshold"] <= report["two_report_threshold"] < 1
     assert Path(report["path"]) == tmp_path / "curation-model.json"
     assert Path(report["path"]).read_bytes() != SHIPPED_MODEL.read_bytes()
     # The trained model is the one curation now uses.
@@ -161,6 +162,7 @@ def test_eval_cv_reports_held_out_figures_and_calibration(
     assert code == 0, err
     shown = out + err  # tables go to the console (stderr), JSON to stdout
     assert "score corpus-b" in shown and "held-out decision" in shown and "share right" in shown
+    assert "thresholds" in shown
 
 
 def test_held_out_clustering_at_other_thresholds_is_consistent() -> None:

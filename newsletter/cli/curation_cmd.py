@@ -179,6 +179,8 @@ def train_command(
                 "path": str(result.path),
                 "trained_on": list(result.model.trained_on),
                 "examples": result.model.examples,
+                "merge_threshold": result.model.clustering.merge_threshold,
+                "two_report_threshold": result.model.clustering.two_report_threshold,
             }
         )
         return
@@ -189,6 +191,12 @@ def train_command(
         f"{ex.get('items', 0)} labelled items ({ex.get('paired_items', 0)} with a guide), "
         f"{ex.get('story_pairs', 0)} item pairs ({ex.get('same_story_pairs', 0)} one story)"
         f" → {result.path}",
+        markup=False,
+    )
+    learned = result.model.clustering
+    console.print(
+        f"thresholds learned on held-out subjects: merge {learned.merge_threshold}, "
+        f"two reports alone {learned.two_report_threshold}",
         markup=False,
     )
 
@@ -260,6 +268,11 @@ def eval_command(
                 f"{row['cluster_recall']:.3f}",
             )
         console.print(cv_table)
+        learned = ", ".join(
+            f"{row['merge_threshold']}/{row['two_report_threshold']}"
+            for row in [*cvr["leave_guides_out"], *cvr["cross_set"]]
+        )
+        console.print(f"merge/two-report thresholds each row learned: {learned}", markup=False)
         calibration = Table(
             "held-out decision", "stated confidence", "count", "mean stated", "share right"
         )
