@@ -389,3 +389,25 @@ def test_a_guide_named_by_the_first_topic_is_the_subject() -> None:
     rows, cols = np.array([0, 0, 0, 1]), np.array([0, 1, 2, 1])
     lead = TopicMatcher(guides).lead_position([sale, bare], rows, cols)
     assert lead.tolist() == [0.5, 0.25, 0.0, 0.0]
+
+
+def test_an_editors_merge_teaches_only_the_pair_it_decided(cfg: Settings) -> None:
+    """Corrections are partial labels: a merge is one same-story example, and the pairs the
+    editor did not touch are not taken for different stories (nor do they move the learned
+    thresholds, which come from the complete labelled sets)."""
+    from newsletter.curation.labelled_set import LabelledSet
+    from newsletter.curation.story_training import learn_thresholds, same_story_examples
+
+    catalog = _catalog(cfg)
+    a, b = (i.id for i in catalog.news[:2])
+    merged = LabelledSet("archive corrections", catalog, clusters=[[a, b]], complete=False)
+    split = LabelledSet("archive corrections", catalog, splits=[(a, b)], complete=False)
+    for corrections, same in ((merged, 1.0), (split, 0.0)):
+        _, y = same_story_examples([corrections], timedelta(hours=72))
+        assert y.tolist() == [same]
+    sets = [load_labelled(LABELLED / n) for n in ("corpus-a", "corpus-b")]
+    shipped = load_model().clustering
+    assert learn_thresholds([*sets, merged], timedelta(hours=72), dropout=True) == (
+        shipped.merge_threshold,
+        shipped.two_report_threshold,
+    )

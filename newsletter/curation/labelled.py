@@ -81,4 +81,5 @@ def archive_corrections(archive: Archive, catalog: Catalog) -> LabelledSet | Non
         clusters=merges,
         splits=splits,
         digest=digest_files(files),
+        complete=False,
     )

@@ -31,6 +31,10 @@ class LabelledSet:
     clusters: list[list[str]] = field(default_factory=list)
     splits: list[tuple[str, str]] = field(default_factory=list)
     digest: str = ""
+    complete: bool = True
+    """The clusters are every story of the items (two items in no common cluster are
+    different stories), as in labels.json. An editor's corrections are not: only the pairs
+    they merged or split are decided."""
 
     def only(self, items: set[str], guides: set[str] | None = None) -> LabelledSet:
         """The same set restricted to some items (and, optionally, some guides)."""
@@ -45,6 +49,7 @@ class LabelledSet:
             clusters=[[i for i in c if i in items] for c in self.clusters],
             splits=[(a, b) for a, b in self.splits if a in items and b in items],
             digest=self.digest,
+            complete=self.complete,
         )
 
     def same_story(self) -> dict[tuple[str, str], bool]:
@@ -105,4 +110,5 @@ def without_topics(labelled: LabelledSet, share: float = 1.0) -> LabelledSet:
         clusters=labelled.clusters,
         splits=labelled.splits,
         digest=labelled.digest,
+        complete=labelled.complete,
     )

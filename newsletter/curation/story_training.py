@@ -111,7 +111,7 @@ def same_story_examples(
         if add:
             rows = np.r_[rows, [a for a, _ in add]].astype(np.int64)
             cols = np.r_[cols, [b for _, b in add]].astype(np.int64)
-        if s.clusters:
+        if s.clusters and s.complete:
             y = np.array(
                 [
                     labels.get((min(ids[a], ids[b]), max(ids[a], ids[b])), False)
@@ -120,7 +120,7 @@ def same_story_examples(
                 dtype=np.float64,
             )
             keep = np.ones(len(rows), dtype=bool)
-        else:  # corrections only: learn from the decided pairs, not from silence
+        else:  # an editor's corrections: learn from the decided pairs, not from silence
             keys = [
                 (min(ids[a], ids[b]), max(ids[a], ids[b])) for a, b in zip(rows, cols, strict=True)
             ]
@@ -188,7 +188,7 @@ def _held_out_folds(
     """Per story fold of the sets that label clusters (``folds`` of them, dealt ``shuffles``
     times; see :func:`_story_fold`): the same-story model fitted without that fold, and each
     set's held-out items (folds with no story of several reports to learn from are skipped)."""
-    labelled = [s for s in sets if s.clusters]
+    labelled = [s for s in sets if s.clusters and s.complete]  # a pool needs every story
     for shuffle, k in ((r, k) for r in range(shuffles) for k in range(folds)):
         held = [
             {i for i, f in _story_fold(s, folds, shuffle, by_guide).items() if f == k}
